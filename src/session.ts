@@ -25,6 +25,8 @@ export interface SessionOptions {
   flushIntervalMs?: number;
   /** Where the session reports its own trouble (the daemon's log, the CLI's stderr). */
   log?: (line: string) => void;
+  /** Caps of the traffic log (defaults: 200 000 events, 100 MiB). */
+  trafficLogCaps?: { maxEvents?: number; maxBytes?: number };
 }
 
 /** The stats file: the recorder's figures plus where the detail went. */
@@ -82,7 +84,7 @@ export class Session {
       startedAt: new Date(),
     });
     recorder.attach(engine);
-    const traffic = new TrafficLog(files.logFile, { logPayload: settings.logPayload });
+    const traffic = new TrafficLog(files.logFile, { logPayload: settings.logPayload, ...opts.trafficLogCaps });
     traffic.attach(engine);
     let pcap: PcapWriter | null = null;
     if (files.pcapFile) {
@@ -110,8 +112,15 @@ export class Session {
   private withFiles(stats: Stats): SessionStats {
     const t = this.traffic.stats();
     const p = this.pcap?.stats();
+    const notes: string[] = [];
+    if (t.dropped > 0) {
+      const why = t.capped ? 'it reached its cap' : 'the disk fell behind';
+      notes.push(`the traffic log left out ${t.dropped} of ${t.events} events (${why}); the statistics still count every call`);
+    }
+    if (p?.capped) notes.push(`the pcap capture reached its size cap; ${p.packetsDropped} packets were left out`);
     return {
       ...stats,
+      ...(notes.length > 0 ? { notes } : {}),
       trafficLog: { path: this.files.logFile, written: t.written, dropped: t.dropped, capped: t.capped },
       pcap: this.pcap && p ? { path: this.files.pcapFile!, packets: p.packetsWritten, capped: p.capped } : null,
     };

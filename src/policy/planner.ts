@@ -85,9 +85,13 @@ export function createPolicyPlanner(opts: PolicyOptions): PolicyPlanner {
   let faults = opts.faults;
   // Data outside any call (a greeting) has no call number; in chunk mode it samples as the latest call.
   let latestCall = 0;
+  // A refused connection never starts a call, so for connection faults' calls= it counts as one:
+  // `refuse calls=5..6` refuses two attempts instead of every connection once call 4 is done.
+  let refusals = 0;
 
   const planner: Planner = (ctx) => {
-    const conn = faultsFor(faults, rng, ctx.callsStarted + 1);
+    const conn = faultsFor(faults, rng, ctx.callsStarted + refusals + 1);
+    if (conn.refuse) refusals += 1;
     // The policy a call started under, so a setDelay between its request and its response does not split it.
     let callPolicy = { call: 0, policy: delay };
     const policyFor = (call: number | null) => (call !== null && callPolicy.call === call ? callPolicy.policy : delay);

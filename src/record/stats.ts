@@ -125,6 +125,8 @@ export interface Stats {
   connectionRows: ConnectionRow[];
   connectionRowsOmitted: number;
   errors: { total: number; byCode: Record<string, number> };
+  /** What the report must say about the recording itself, e.g. a traffic log that reached its cap. */
+  notes?: string[];
 }
 
 export interface SnapshotOptions {

@@ -71,8 +71,10 @@ export function headline(stats: Stats, gates: GateReport): Headline {
 }
 
 /** Gate warnings worth a line under the headline (they do not change the verdict). */
-export function warnings(gates: GateReport): string[] {
-  return gates.gates.filter((gate) => gate.status === 'warn').map((gate) => clip(gate.message, CELL_TEXT_LIMIT * 2));
+/** Warning gates, then what the recording itself has to say (a capped traffic log, say). */
+export function warnings(stats: Stats, gates: GateReport): string[] {
+  const notes = [...gates.gates.filter((gate) => gate.status === 'warn').map((gate) => gate.message), ...(stats.notes ?? [])];
+  return notes.map((note) => clip(note, CELL_TEXT_LIMIT * 2));
 }
 
 export function settingsTable(stats: Stats): Table {

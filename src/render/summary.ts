@@ -36,7 +36,7 @@ const WAIT_COLOUR = '#4e79a7';
 export function renderSummaryMarkdown(stats: Stats, gates: GateReport, opts: SummaryOptions = {}): string {
   const top = headline(stats, gates);
   const parts: string[] = [`### ${VERDICT_ICON[top.verdict]} ${escapeMarkdown(top.text)}`];
-  for (const warning of warnings(gates)) parts.push(`> ⚠️ ${escapeMarkdown(warning)}`);
+  for (const warning of warnings(stats, gates)) parts.push(`> ⚠️ ${escapeMarkdown(warning)}`);
   parts.push(markdownTable(outcomeTable(stats)), escapeMarkdown(trafficLine(stats)));
   if (gates.gates.length > 0) parts.push('#### Gates', markdownTable(gatesTable(gates)));
   if (gates.baselineRows.length > 0) parts.push('#### Compared with the baseline', markdownTable(baselineTable(gates)));

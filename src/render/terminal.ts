@@ -28,7 +28,7 @@ const BLOCKS = ' ▁▂▃▄▅▆▇█';
 export function renderTerminal(stats: Stats, gates: GateReport): string {
   const top = headline(stats, gates);
   const parts: string[] = [`${VERDICT_WORD[top.verdict]}  ${plain(top.text)}`];
-  for (const warning of warnings(gates)) parts.push(`WARN  ${plain(warning)}`);
+  for (const warning of warnings(stats, gates)) parts.push(`WARN  ${plain(warning)}`);
   parts.push(textTable(outcomeTable(stats)), plain(trafficLine(stats)));
   if (gates.gates.length > 0) parts.push(section('Gates', textTable(gatesTable(gates))));
   if (gates.baselineRows.length > 0) parts.push(section('Compared with the baseline', textTable(baselineTable(gates))));
