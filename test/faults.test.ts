@@ -375,6 +375,11 @@ describe('probability', () => {
     assert.deepEqual(await outcomes(t, 'refuse probability=100%', 5), [true, true, true, true, true]);
   });
 
+  test('refuse calls=2..3: refused attempts count as calls, so the outage ends', async (t) => {
+    // Call 1 answered; the next two attempts are refused; after them connections work again.
+    assert.deepEqual(await outcomes(t, 'refuse calls=2..3', 5), [false, true, true, false, false]);
+  });
+
   test('probability=50%: the connections the seed picks, the same on every run', async (t) => {
     const line = 'refuse probability=50%';
     const expected = Array.from({ length: 12 }, () => false);

@@ -175,6 +175,11 @@ describe('markdown', () => {
     assert.match(md, /🟧 delay the proxy added · 🟦 how long the app waited \(one point per call\)/);
   });
 
+  test('many points get a numeric x-axis range instead of a label each', () => {
+    const md = summarise(run(answered(500, 12)));
+    assert.match(md, /\n {4}x-axis "call" 1 --> 500\n/);
+  });
+
   test('the y-axis covers the largest delay', () => {
     const md = summarise(run([{ waitMs: 300, delayMs: 20_000, outcome: 'gave-up' }]));
     assert.match(md, /y-axis "ms" 0 --> 20000\n/);

@@ -32,6 +32,8 @@ const VERDICT_ICON: Record<Verdict, string> = { pass: '✅', fail: '❌', warn: 
 /** Line colours of the chart, matched by the coloured squares of its legend. */
 const DELAY_COLOUR = '#f28e2b';
 const WAIT_COLOUR = '#4e79a7';
+/** Points that still get a label each on the chart's x-axis. */
+const MAX_LABELLED_POINTS = 20;
 
 export function renderSummaryMarkdown(stats: Stats, gates: GateReport, opts: SummaryOptions = {}): string {
   const top = headline(stats, gates);
@@ -59,7 +61,11 @@ export function renderSummaryMarkdown(stats: Stats, gates: GateReport, opts: Sum
 /** A Mermaid line chart (GitHub renders Mermaid in job summaries); all its text is ours, so nothing to escape. */
 function timelineChart(stats: Stats): string {
   const points = stats.timeline.points;
-  const labels = points.map((p) => `"${p.fromCall}"`).join(', ');
+  // Past a few points, one label per point overlaps into a smear: a numeric range labels itself.
+  const xAxis =
+    points.length <= MAX_LABELLED_POINTS
+      ? `[${points.map((p) => `"${p.fromCall}"`).join(', ')}]`
+      : `${points[0].fromCall} --> ${points[points.length - 1].toCall}`;
   const delays = points.map((p) => Math.round(p.maxDelayMs)).join(', ');
   const waits = points.map((p) => Math.round(p.maxWaitMs)).join(', ');
   const top = Math.max(1, ...points.map((p) => Math.ceil(Math.max(p.maxDelayMs, p.maxWaitMs))));
@@ -68,7 +74,7 @@ function timelineChart(stats: Stats): string {
     `%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "${DELAY_COLOUR}, ${WAIT_COLOUR}"}}}}%%`,
     'xychart-beta',
     '    title "Delay and wait per call (ms)"',
-    `    x-axis "call" [${labels}]`,
+    `    x-axis "call" ${xAxis}`,
     `    y-axis "ms" 0 --> ${top}`,
     `    line [${delays}]`,
     `    line [${waits}]`,
