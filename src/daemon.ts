@@ -2,10 +2,10 @@
 // tells main how the start went through a status file (its stdio is a log file, never a
 // pipe the runner would wait on).
 import fs from 'node:fs';
-import { messageOf } from './errors.js';
+import { messageOf, ReportedError } from './errors.js';
 import { Session } from './session.js';
-import { parseSettings } from './settings.js';
-import { formatAddress } from './settings.js';
+import { formatAddress, parseSettings } from './settings.js';
+import { plural } from './render/format.js';
 import type { DaemonConfig, DaemonStatus } from './action/daemon-config.js';
 
 /** SIGTERM must end the daemon within 2 s; the final flush gets this long before the exit is forced. */
@@ -20,6 +20,17 @@ function writeStatus(path: string, status: DaemonStatus): void {
   fs.renameSync(`${path}.tmp`, path);
 }
 
+/** A listen failure names the input that caused it, as bad input does; `reported` says it does. */
+function startFailure(err: unknown, config: DaemonConfig): { error: string; reported: boolean } {
+  const code = (err as NodeJS.ErrnoException).code;
+  const where = `${config.settings['listen-address'] || '127.0.0.1'}:${config.settings.port || '0'}`;
+  const named = (error: string) => ({ error, reported: true });
+  if (code === 'EADDRINUSE') return named(`port: cannot listen on ${where}: the address is already in use (EADDRINUSE); use port 0 to pick a free one`);
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') return named(`listen-address: cannot listen on ${where}: no such address on this machine (${code})`);
+  if (code === 'EACCES') return named(`port: cannot listen on ${where}: permission denied (EACCES); use a port above 1023`);
+  return { error: messageOf(err), reported: err instanceof ReportedError };
+}
+
 async function run(configPath: string): Promise<void> {
   const config = JSON.parse(fs.readFileSync(configPath, 'utf8')) as DaemonConfig;
   let session: Session;
@@ -27,9 +38,9 @@ async function run(configPath: string): Promise<void> {
     const settings = parseSettings(config.settings);
     session = await Session.start(settings, config.files, { controlPort: 0, log });
   } catch (err) {
-    const message = messageOf(err);
-    log(`failed to start: ${message}`);
-    writeStatus(config.statusFile, { ok: false, error: message });
+    const failure = startFailure(err, config);
+    log(`failed to start: ${failure.error}`);
+    writeStatus(config.statusFile, { ok: false, ...failure });
     process.exitCode = 1;
     return;
   }
@@ -55,7 +66,7 @@ async function run(configPath: string): Promise<void> {
     }, STOP_BUDGET_MS).unref();
     session.stop().then(
       (stats) => {
-        log(`stopped: ${stats.calls.total} calls, ${stats.connections.total} connections`);
+        log(`stopped: ${plural(stats.calls.total, 'call')}, ${plural(stats.connections.total, 'connection')}`);
         process.exit(0);
       },
       (err) => {

@@ -1,7 +1,15 @@
 // One error type for bad user input, so every entry point can print it as one line
 // (no stack trace) and the message always names the input, the value and a valid example.
 
-export class InputError extends Error {
+/** An error whose message is already the whole one-line story for the user: print it as it is. */
+export class ReportedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ReportedError';
+  }
+}
+
+export class InputError extends ReportedError {
   constructor(
     readonly input: string,
     readonly value: string,

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { InputError, messageOf } from './errors.js';
+import { messageOf, ReportedError } from './errors.js';
 import { readInputs } from './action/inputs.js';
 import { startDaemon } from './action/daemon-process.js';
 import { stopAndReport } from './action/report.js';
@@ -81,5 +81,5 @@ async function main(): Promise<void> {
 
 main().catch((err) => {
   // Bad input is one line naming the input; anything else is still one line, never a stack.
-  core.setFailed(err instanceof InputError ? err.message : `slow-proxy: ${messageOf(err)}`);
+  core.setFailed(err instanceof ReportedError ? err.message : `slow-proxy: ${messageOf(err)}`);
 });

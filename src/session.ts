@@ -94,7 +94,13 @@ export class Session {
     engine.on('error', (ev) => log(`connection ${ev.conn}: ${ev.side} ${ev.code ?? 'error'}: ${ev.message}`));
     const session = new Session(settings, files, engine, policy, recorder, traffic, pcap, address, log);
     if (opts.controlPort !== undefined && opts.controlPort !== null) {
-      session.control = await startControlServer(session, { port: opts.controlPort });
+      try {
+        session.control = await startControlServer(session, { port: opts.controlPort });
+      } catch (err) {
+        // Nothing may stay open on a failed start, or a daemon would live on with no one to stop it.
+        await session.stop();
+        throw err;
+      }
     }
     await session.flush();
     const every = opts.flushIntervalMs ?? 1000;

@@ -82,6 +82,11 @@ describe('delay policies as functions of call number, time and seed', () => {
     assert.deepEqual(byCall(parseDelay('ramp(from=1s, step=500ms, to=2s)'), 7), [1000, 1500, 2000, 1500, 1000, 1500, 2000]);
     assert.deepEqual(byCall(parseDelay('ramp(from=0.1s, step=0.1s, to=0.3s)'), 6), [100, 200, 300, 200, 100, 200]);
     assert.deepEqual(byCall(parseDelay('ramp(from=1s, step=1s, to=1s)'), 3), [1000, 1000, 1000]);
+    // A range that is not a whole number of steps: the last step up is shorter, the way down steps from `to`.
+    assert.deepEqual(
+      byCall(parseDelay('ramp(from=0ms, step=300ms, to=2s)'), 16),
+      [0, 300, 600, 900, 1200, 1500, 1800, 2000, 1700, 1400, 1100, 800, 500, 200, 0, 300],
+    );
     const ramp = parseDelay('ramp(from=0ms, step=250ms, to=5s)');
     assert.equal(ramp.sample({ call: 21, elapsedMs: 0, rng: createRng(1) }), 5000);
     assert.equal(ramp.sample({ call: 41, elapsedMs: 0, rng: createRng(1) }), 0);

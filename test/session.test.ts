@@ -64,3 +64,26 @@ test('a session flushes live stats, stops once, and notes a capped traffic log i
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a session whose control port is taken fails to start and leaves nothing listening', async () => {
+  const up = await lineUpstream();
+  const taken = net.createServer().listen(0, '127.0.0.1');
+  await once(taken, 'listening');
+  const probe = net.createServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const proxyPort = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'session-'));
+  const files = { statsFile: path.join(dir, 'stats.json'), logFile: path.join(dir, 'traffic.jsonl'), pcapFile: null };
+  const settings = parseSettings({ target: `127.0.0.1:${(up.address() as net.AddressInfo).port}`, port: String(proxyPort) });
+  try {
+    await assert.rejects(Session.start(settings, files, { controlPort: (taken.address() as net.AddressInfo).port }), /EADDRINUSE/);
+    const client = net.connect(proxyPort, '127.0.0.1');
+    const [err] = (await once(client, 'error')) as [NodeJS.ErrnoException];
+    assert.equal(err.code, 'ECONNREFUSED', 'the proxy port was closed again');
+  } finally {
+    taken.close();
+    up.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -4935,7 +4935,7 @@ module.exports = crc32;
 // 3. This notice may not be removed or altered from any source distribution.
 
 var utils   = __nccwpck_require__(538);
-var trees   = __nccwpck_require__(285);
+var trees   = __nccwpck_require__(666);
 var adler32 = __nccwpck_require__(834);
 var crc32   = __nccwpck_require__(780);
 var msg     = __nccwpck_require__(523);
@@ -9160,7 +9160,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 285:
+/***/ 666:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
@@ -11090,7 +11090,14 @@ var external_node_fs_default = /*#__PURE__*/__nccwpck_require__.n(external_node_
 ;// CONCATENATED MODULE: ./src/errors.ts
 // One error type for bad user input, so every entry point can print it as one line
 // (no stack trace) and the message always names the input, the value and a valid example.
-class InputError extends Error {
+/** An error whose message is already the whole one-line story for the user: print it as it is. */
+class ReportedError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'ReportedError';
+    }
+}
+class InputError extends ReportedError {
     input;
     value;
     why;
@@ -12417,8 +12424,13 @@ function createPolicyPlanner(opts) {
     let faults = opts.faults;
     // Data outside any call (a greeting) has no call number; in chunk mode it samples as the latest call.
     let latestCall = 0;
+    // A refused connection never starts a call, so for connection faults' calls= it counts as one:
+    // `refuse calls=5..6` refuses two attempts instead of every connection once call 4 is done.
+    let refusals = 0;
     const planner = (ctx) => {
-        const conn = faultsFor(faults, rng, ctx.callsStarted + 1);
+        const conn = faultsFor(faults, rng, ctx.callsStarted + refusals + 1);
+        if (conn.refuse)
+            refusals += 1;
         // The policy a call started under, so a setDelay between its request and its response does not split it.
         let callPolicy = { call: 0, policy: delay };
         const policyFor = (call) => (call !== null && callPolicy.call === call ? callPolicy.policy : delay);
@@ -13774,12 +13786,11 @@ function ramp(args) {
         throw named.problem("ramp's step must be above 0");
     if (from > to)
         throw named.problem(`ramp's from (${formatDuration(from)}) is above its to (${formatDuration(to)})`);
-    const exactSteps = (to - from) / step;
-    const steps = Math.round(exactSteps);
-    if (Math.abs(exactSteps - steps) > 1e-9 * Math.max(1, steps)) {
-        throw named.problem(`ramp's to - from (${formatDuration(to - from)}) is not a whole number of steps (${formatDuration(step)})`);
-    }
+    // Steps up from `from` and down from `to`; when the range is not a whole number of steps, the
+    // last step up is shorter (0, 300 ms, ... 1.8 s, 2 s, 1.7 s, ... 200 ms, 0 for step=300ms, to=2s).
+    const steps = Math.ceil((to - from) / step - 1e-9);
     const period = 2 * steps;
+    const exact = (ms) => Math.round(ms * 1e6) / 1e6;
     return {
         text: `ramp(from=${formatDuration(from)}, step=${formatDuration(step)}, to=${formatDuration(to)})`,
         isZero: to === 0,
@@ -13787,8 +13798,9 @@ function ramp(args) {
             if (period === 0)
                 return from;
             const pos = (((call - 1) % period) + period) % period;
-            const k = pos <= steps ? pos : period - pos;
-            return k === steps ? to : Math.round((from + k * step) * 1e6) / 1e6;
+            if (pos >= steps)
+                return exact(to - (pos - steps) * step);
+            return exact(from + pos * step);
         },
     };
 }
@@ -14458,7 +14470,7 @@ class Session {
             startedAt: new Date(),
         });
         recorder.attach(engine);
-        const traffic = new TrafficLog(files.logFile, { logPayload: settings.logPayload });
+        const traffic = new TrafficLog(files.logFile, { logPayload: settings.logPayload, ...opts.trafficLogCaps });
         traffic.attach(engine);
         let pcap = null;
         if (files.pcapFile) {
@@ -14468,7 +14480,14 @@ class Session {
         engine.on('error', (ev) => log(`connection ${ev.conn}: ${ev.side} ${ev.code ?? 'error'}: ${ev.message}`));
         const session = new Session(settings, files, engine, policy, recorder, traffic, pcap, address, log);
         if (opts.controlPort !== undefined && opts.controlPort !== null) {
-            session.control = await startControlServer(session, { port: opts.controlPort });
+            try {
+                session.control = await startControlServer(session, { port: opts.controlPort });
+            }
+            catch (err) {
+                // Nothing may stay open on a failed start, or a daemon would live on with no one to stop it.
+                await session.stop();
+                throw err;
+            }
         }
         await session.flush();
         const every = opts.flushIntervalMs ?? 1000;
@@ -14484,8 +14503,16 @@ class Session {
     withFiles(stats) {
         const t = this.traffic.stats();
         const p = this.pcap?.stats();
+        const notes = [];
+        if (t.dropped > 0) {
+            const why = t.capped ? 'it reached its cap' : 'the disk fell behind';
+            notes.push(`the traffic log left out ${t.dropped} of ${t.events} events (${why}); the statistics still count every call`);
+        }
+        if (p?.capped)
+            notes.push(`the pcap capture reached its size cap; ${p.packetsDropped} packets were left out`);
         return {
             ...stats,
+            ...(notes.length > 0 ? { notes } : {}),
             trafficLog: { path: this.files.logFile, written: t.written, dropped: t.dropped, capped: t.capped },
             pcap: this.pcap && p ? { path: this.files.pcapFile, packets: p.packetsWritten, capped: p.capped } : null,
         };
@@ -14528,6 +14555,62 @@ async function writeJsonAtomically(path, value) {
     await promises_default().rename(tmp, path);
 }
 
+;// CONCATENATED MODULE: ./src/render/format.ts
+// Number formatting shared by the job summary and the terminal report, so both say the same thing.
+/** A duration for people: `0.4 ms`, `310 ms`, `2 s`, `20.1 s`, `2 min 5 s`, `1 h 3 min`; `-` when unknown. */
+function format_formatMs(ms) {
+    if (ms === null || !Number.isFinite(ms))
+        return ms === Infinity ? 'for ever' : '-';
+    if (ms < 0)
+        return `-${format_formatMs(-ms)}`;
+    if (ms < 10)
+        return `${trimZero((Math.round(ms * 10) / 10).toFixed(1))} ms`;
+    if (Math.round(ms) < 1000)
+        return `${Math.round(ms)} ms`;
+    const tenthsOfSecond = Math.round(ms / 100);
+    if (tenthsOfSecond < 600)
+        return `${trimZero((tenthsOfSecond / 10).toFixed(1))} s`;
+    const seconds = Math.round(ms / 1000);
+    if (seconds < 3600)
+        return joinUnits(Math.floor(seconds / 60), 'min', seconds % 60, 's');
+    const minutes = Math.round(seconds / 60);
+    return joinUnits(Math.floor(minutes / 60), 'h', minutes % 60, 'min');
+}
+/** A byte count: `512 B`, `1.5 KiB`, `20 MiB`. */
+function formatBytes(bytes) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit += 1;
+    }
+    return unit === 0 ? `${value} B` : `${trimZero(value.toFixed(value < 10 ? 1 : 0))} ${units[unit]}`;
+}
+/** A signed percentage change: `+45%`, `-12%`, `+0%`; `new` when there was nothing to compare with. */
+function format_formatChange(pct) {
+    if (pct === null)
+        return '-';
+    if (!Number.isFinite(pct))
+        return 'new';
+    const rounded = Math.abs(pct) < 10 ? Math.round(pct * 10) / 10 : Math.round(pct);
+    return `${rounded < 0 ? '' : '+'}${rounded}%`;
+}
+/** A count with thousands separators (`100,000`), stable whatever the machine's locale. */
+function formatCount(n) {
+    return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+/** `1 call`, `3 calls`. */
+function format_plural(n, word, words = `${word}s`) {
+    return `${formatCount(n)} ${n === 1 ? word : words}`;
+}
+function trimZero(fixed) {
+    return fixed.endsWith('.0') ? fixed.slice(0, -2) : fixed;
+}
+function joinUnits(big, bigUnit, small, smallUnit) {
+    return small === 0 ? `${big} ${bigUnit}` : `${big} ${bigUnit} ${small} ${smallUnit}`;
+}
+
 ;// CONCATENATED MODULE: ./src/daemon.ts
 // The background proxy the action's main step starts: runs a Session until SIGTERM, and
 // tells main how the start went through a status file (its stdio is a log file, never a
@@ -14546,6 +14629,19 @@ function writeStatus(path, status) {
     external_node_fs_default().writeFileSync(`${path}.tmp`, JSON.stringify(status));
     external_node_fs_default().renameSync(`${path}.tmp`, path);
 }
+/** A listen failure names the input that caused it, as bad input does; `reported` says it does. */
+function startFailure(err, config) {
+    const code = err.code;
+    const where = `${config.settings['listen-address'] || '127.0.0.1'}:${config.settings.port || '0'}`;
+    const named = (error) => ({ error, reported: true });
+    if (code === 'EADDRINUSE')
+        return named(`port: cannot listen on ${where}: the address is already in use (EADDRINUSE); use port 0 to pick a free one`);
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND')
+        return named(`listen-address: cannot listen on ${where}: no such address on this machine (${code})`);
+    if (code === 'EACCES')
+        return named(`port: cannot listen on ${where}: permission denied (EACCES); use a port above 1023`);
+    return { error: errors_messageOf(err), reported: err instanceof ReportedError };
+}
 async function run(configPath) {
     const config = JSON.parse(external_node_fs_default().readFileSync(configPath, 'utf8'));
     let session;
@@ -14554,9 +14650,9 @@ async function run(configPath) {
         session = await Session.start(settings, config.files, { controlPort: 0, log });
     }
     catch (err) {
-        const message = errors_messageOf(err);
-        log(`failed to start: ${message}`);
-        writeStatus(config.statusFile, { ok: false, error: message });
+        const failure = startFailure(err, config);
+        log(`failed to start: ${failure.error}`);
+        writeStatus(config.statusFile, { ok: false, ...failure });
         process.exitCode = 1;
         return;
     }
@@ -14581,7 +14677,7 @@ async function run(configPath) {
             process.exit(0);
         }, STOP_BUDGET_MS).unref();
         session.stop().then((stats) => {
-            log(`stopped: ${stats.calls.total} calls, ${stats.connections.total} connections`);
+            log(`stopped: ${format_plural(stats.calls.total, 'call')}, ${format_plural(stats.connections.total, 'connection')}`);
             process.exit(0);
         }, (err) => {
             log(`stop failed: ${errors_messageOf(err)}`);

@@ -42608,7 +42608,14 @@ var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_nod
 ;// CONCATENATED MODULE: ./src/errors.ts
 // One error type for bad user input, so every entry point can print it as one line
 // (no stack trace) and the message always names the input, the value and a valid example.
-class InputError extends Error {
+/** An error whose message is already the whole one-line story for the user: print it as it is. */
+class ReportedError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'ReportedError';
+    }
+}
+class InputError extends ReportedError {
     input;
     value;
     why;
@@ -42665,6 +42672,7 @@ var external_node_url_ = __nccwpck_require__(3136);
 
 
 
+
 const READY_TIMEOUT_MS = 10_000;
 const POLL_MS = 20;
 /** dist/main/index.js and dist/post/index.js sit next to dist/daemon/index.js. */
@@ -42695,7 +42703,7 @@ async function startDaemon(config, configFile, logFile) {
         if (status?.ok)
             return { pid: status.pid, host: status.host, port: status.port, controlUrl: status.controlUrl, controlToken: status.controlToken };
         if (status && !status.ok)
-            throw new Error(status.error);
+            throw status.reported ? new ReportedError(status.error) : new Error(status.error);
         if (exitCode !== null)
             throw new Error(`the proxy exited (code ${exitCode}) before it was ready: ${lastLines(logFile, 5).join(' | ') || 'no output'}`);
         await sleep(POLL_MS);
@@ -42712,9 +42720,12 @@ function readStatus(file) {
         return null;
     }
 }
-/** SIGTERM, up to `graceMs` to exit, then SIGKILL. */
-async function stopDaemon(pid, graceMs = 5000) {
-    if (!alive(pid))
+/**
+ * SIGTERM, up to `graceMs` to exit, then SIGKILL. `marker` (the config path, on the daemon's command line)
+ * makes sure a dead daemon's pid, reused by another process, is never signalled.
+ */
+async function stopDaemon(pid, marker, graceMs = 5000) {
+    if (!alive(pid) || !commandLineHas(pid, marker))
         return 'already-gone';
     killQuietly(pid, 'SIGTERM');
     const deadline = Date.now() + graceMs;
@@ -42737,6 +42748,15 @@ function alive(pid) {
     catch {
         // ESRCH: gone. EPERM: a process we may not signal, so not our daemon (its pid was reused).
         return false;
+    }
+}
+function commandLineHas(pid, marker) {
+    try {
+        return external_node_fs_default().readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker);
+    }
+    catch (err) {
+        // No /proc (macOS, a local run): trust the pid.
+        return err.code !== 'ENOENT' || !external_node_fs_default().existsSync('/proc/self');
     }
 }
 /** An exited process its parent has not reaped yet (main exited; the new parent may reap late). */
@@ -43430,10 +43450,15 @@ function headline(stats, gates) {
         if (delayed.total > 0 && delayed.gaveUp === delayed.total) {
             return { verdict: 'pass', text: `${name}: the app gave up within ${formatMs(delayed.gaveUpMaxWaitMs)} on all ${plural(delayed.total, 'delayed call')}` };
         }
-        const gaveUp = delayed.total > 0 ? `; it gave up on ${delayed.gaveUp} of ${plural(delayed.total, 'delayed call')}` : '';
+        // Only calls that were answered or given up on say how the app reacted; say the still-waiting ones apart.
+        const reacted = delayed.answered + delayed.gaveUp;
+        const tail = [
+            reacted > 0 ? `it gave up on ${delayed.gaveUp} of ${plural(reacted, 'delayed call')}` : '',
+            delayed.unfinished > 0 ? `${plural(delayed.unfinished, 'delayed call')} still waiting at the end` : '',
+        ].filter(Boolean);
         return {
             verdict: 'pass',
-            text: `${name}: the app waited at most ${formatMs(longest)} on all ${plural(stats.calls.total, 'call')} (max-wait ${formatMs(limitMs)})${gaveUp}`,
+            text: `${name}: the app waited at most ${formatMs(longest)} on all ${plural(stats.calls.total, 'call')} (max-wait ${formatMs(limitMs)})${tail.map((t) => `; ${t}`).join('')}`,
         };
     }
     const baselinePassed = gates.gates.find((gate) => gate.name === 'baseline' && gate.status === 'pass');
@@ -43444,9 +43469,10 @@ function headline(stats, gates) {
         text: `${name}: ${plural(stats.calls.total, 'call')}, ${formatCount(delayed.total)} delayed; the app waited up to ${formatMs(longest)} (no max-wait set)`,
     };
 }
-/** Gate warnings worth a line under the headline (they do not change the verdict). */
-function warnings(gates) {
-    return gates.gates.filter((gate) => gate.status === 'warn').map((gate) => clip(gate.message, CELL_TEXT_LIMIT * 2));
+/** Warning gates, then what the recording itself has to say (a capped traffic log, say). */
+function warnings(stats, gates) {
+    const notes = [...gates.gates.filter((gate) => gate.status === 'warn').map((gate) => gate.message), ...(stats.notes ?? [])];
+    return notes.map((note) => clip(note, CELL_TEXT_LIMIT * 2));
 }
 function settingsTable(stats) {
     const faults = stats.policy.faults.length === 0 ? 'none' : { code: clip(stats.policy.faults.join(', '), CELL_TEXT_LIMIT * 2) };
@@ -43576,14 +43602,17 @@ function clip(text, limit = CELL_TEXT_LIMIT) {
 // The job summary: the report as GitHub-flavoured markdown. Every list is capped (GitHub rejects a step summary
 // over 1 MiB) and every user-controlled string is escaped, so a service name cannot inject markup.
 
+
 const VERDICT_ICON = { pass: '✅', fail: '❌', warn: '⚠️', info: 'ℹ️' };
 /** Line colours of the chart, matched by the coloured squares of its legend. */
 const DELAY_COLOUR = '#f28e2b';
 const WAIT_COLOUR = '#4e79a7';
+/** Points that still get a label each on the chart's x-axis. */
+const MAX_LABELLED_POINTS = 20;
 function renderSummaryMarkdown(stats, gates, opts = {}) {
     const top = headline(stats, gates);
     const parts = [`### ${VERDICT_ICON[top.verdict]} ${escapeMarkdown(top.text)}`];
-    for (const warning of warnings(gates))
+    for (const warning of warnings(stats, gates))
         parts.push(`> ⚠️ ${escapeMarkdown(warning)}`);
     parts.push(markdownTable(outcomeTable(stats)), escapeMarkdown(trafficLine(stats)));
     if (gates.gates.length > 0)
@@ -43598,7 +43627,7 @@ function renderSummaryMarkdown(stats, gates, opts = {}) {
     if (stats.connectionRows.length > 0) {
         const leftOut = connectionsLeftOut(stats);
         const body = markdownTable(connectionsTable(stats)) + (leftOut ? `\n\n${escapeMarkdown(leftOut)}` : '');
-        parts.push(details(`Traffic in short: ${stats.connections.total} connections`, body));
+        parts.push(details(`Traffic in short: ${plural(stats.connections.total, 'connection')}`, body));
     }
     const previews = opts.payloadPreviews ?? [];
     if (previews.length > 0) {
@@ -43610,7 +43639,10 @@ function renderSummaryMarkdown(stats, gates, opts = {}) {
 /** A Mermaid line chart (GitHub renders Mermaid in job summaries); all its text is ours, so nothing to escape. */
 function timelineChart(stats) {
     const points = stats.timeline.points;
-    const labels = points.map((p) => `"${p.fromCall}"`).join(', ');
+    // Past a few points, one label per point overlaps into a smear: a numeric range labels itself.
+    const xAxis = points.length <= MAX_LABELLED_POINTS
+        ? `[${points.map((p) => `"${p.fromCall}"`).join(', ')}]`
+        : `${points[0].fromCall} --> ${points[points.length - 1].toCall}`;
     const delays = points.map((p) => Math.round(p.maxDelayMs)).join(', ');
     const waits = points.map((p) => Math.round(p.maxWaitMs)).join(', ');
     const top = Math.max(1, ...points.map((p) => Math.ceil(Math.max(p.maxDelayMs, p.maxWaitMs))));
@@ -43619,7 +43651,7 @@ function timelineChart(stats) {
         `%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "${DELAY_COLOUR}, ${WAIT_COLOUR}"}}}}%%`,
         'xychart-beta',
         '    title "Delay and wait per call (ms)"',
-        `    x-axis "call" [${labels}]`,
+        `    x-axis "call" ${xAxis}`,
         `    y-axis "ms" 0 --> ${top}`,
         `    line [${delays}]`,
         `    line [${waits}]`,
@@ -43663,7 +43695,7 @@ const BLOCKS = ' ▁▂▃▄▅▆▇█';
 function renderTerminal(stats, gates) {
     const top = headline(stats, gates);
     const parts = [`${VERDICT_WORD[top.verdict]}  ${plain(top.text)}`];
-    for (const warning of warnings(gates))
+    for (const warning of warnings(stats, gates))
         parts.push(`WARN  ${plain(warning)}`);
     parts.push(textTable(outcomeTable(stats)), plain(trafficLine(stats)));
     if (gates.gates.length > 0)
@@ -43743,7 +43775,7 @@ function width(text) {
 
 /** Stops the proxy, reports, and fails the step when a gate fails. Never throws. */
 async function stopAndReport(state) {
-    const how = await stopDaemon(state.pid);
+    const how = await stopDaemon(state.pid, state.dir);
     if (how !== 'stopped') {
         const tail = lastLines(state.daemonLog, 10);
         const why = how === 'already-gone' ? 'had already exited' : 'did not stop within 5 s and was killed';
@@ -44038,12 +44070,11 @@ function ramp(args) {
         throw named.problem("ramp's step must be above 0");
     if (from > to)
         throw named.problem(`ramp's from (${formatDuration(from)}) is above its to (${formatDuration(to)})`);
-    const exactSteps = (to - from) / step;
-    const steps = Math.round(exactSteps);
-    if (Math.abs(exactSteps - steps) > 1e-9 * Math.max(1, steps)) {
-        throw named.problem(`ramp's to - from (${formatDuration(to - from)}) is not a whole number of steps (${formatDuration(step)})`);
-    }
+    // Steps up from `from` and down from `to`; when the range is not a whole number of steps, the
+    // last step up is shorter (0, 300 ms, ... 1.8 s, 2 s, 1.7 s, ... 200 ms, 0 for step=300ms, to=2s).
+    const steps = Math.ceil((to - from) / step - 1e-9);
     const period = 2 * steps;
+    const exact = (ms) => Math.round(ms * 1e6) / 1e6;
     return {
         text: `ramp(from=${formatDuration(from)}, step=${formatDuration(step)}, to=${formatDuration(to)})`,
         isZero: to === 0,
@@ -44051,8 +44082,9 @@ function ramp(args) {
             if (period === 0)
                 return from;
             const pos = (((call - 1) % period) + period) % period;
-            const k = pos <= steps ? pos : period - pos;
-            return k === steps ? to : Math.round((from + k * step) * 1e6) / 1e6;
+            if (pos >= steps)
+                return exact(to - (pos - steps) * step);
+            return exact(from + pos * step);
         },
     };
 }
@@ -44871,6 +44903,6 @@ async function main() {
 }
 main().catch((err) => {
     // Bad input is one line naming the input; anything else is still one line, never a stack.
-    setFailed(err instanceof InputError ? err.message : `slow-proxy: ${messageOf(err)}`);
+    setFailed(err instanceof ReportedError ? err.message : `slow-proxy: ${messageOf(err)}`);
 });
 

@@ -12,4 +12,5 @@ export interface DaemonConfig {
 
 export type DaemonStatus =
   | { ok: true; pid: number; host: string; port: number; controlUrl: string | null; controlToken: string | null }
-  | { ok: false; error: string };
+  /** `reported`: the message already names the input at fault (a taken port), so it is shown as it is. */
+  | { ok: false; error: string; reported: boolean };

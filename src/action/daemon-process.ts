@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ReportedError } from '../errors.js';
 import type { DaemonConfig, DaemonStatus } from './daemon-config.js';
 
 const READY_TIMEOUT_MS = 10_000;
@@ -44,7 +45,7 @@ export async function startDaemon(config: DaemonConfig, configFile: string, logF
   while (Date.now() < deadline) {
     const status = readStatus(config.statusFile);
     if (status?.ok) return { pid: status.pid, host: status.host, port: status.port, controlUrl: status.controlUrl, controlToken: status.controlToken };
-    if (status && !status.ok) throw new Error(status.error);
+    if (status && !status.ok) throw status.reported ? new ReportedError(status.error) : new Error(status.error);
     if (exitCode !== null) throw new Error(`the proxy exited (code ${exitCode}) before it was ready: ${lastLines(logFile, 5).join(' | ') || 'no output'}`);
     await sleep(POLL_MS);
   }
@@ -62,9 +63,12 @@ function readStatus(file: string): DaemonStatus | null {
 
 export type StopResult = 'stopped' | 'killed' | 'already-gone';
 
-/** SIGTERM, up to `graceMs` to exit, then SIGKILL. */
-export async function stopDaemon(pid: number, graceMs = 5000): Promise<StopResult> {
-  if (!alive(pid)) return 'already-gone';
+/**
+ * SIGTERM, up to `graceMs` to exit, then SIGKILL. `marker` (the config path, on the daemon's command line)
+ * makes sure a dead daemon's pid, reused by another process, is never signalled.
+ */
+export async function stopDaemon(pid: number, marker: string, graceMs = 5000): Promise<StopResult> {
+  if (!alive(pid) || !commandLineHas(pid, marker)) return 'already-gone';
   killQuietly(pid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline) {
@@ -84,6 +88,15 @@ export function alive(pid: number): boolean {
   } catch {
     // ESRCH: gone. EPERM: a process we may not signal, so not our daemon (its pid was reused).
     return false;
+  }
+}
+
+function commandLineHas(pid: number, marker: string): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker);
+  } catch (err) {
+    // No /proc (macOS, a local run): trust the pid.
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT' || !fs.existsSync('/proc/self');
   }
 }
 

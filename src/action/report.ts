@@ -14,7 +14,7 @@ import type { ProxyState } from './state.js';
 
 /** Stops the proxy, reports, and fails the step when a gate fails. Never throws. */
 export async function stopAndReport(state: ProxyState): Promise<void> {
-  const how = await stopDaemon(state.pid);
+  const how = await stopDaemon(state.pid, state.dir);
   if (how !== 'stopped') {
     const tail = lastLines(state.daemonLog, 10);
     const why = how === 'already-gone' ? 'had already exited' : 'did not stop within 5 s and was killed';

@@ -94,20 +94,19 @@ function ramp(args: FormArg[]): DelayTerm {
   const to = named.duration('to');
   if (step === 0) throw named.problem("ramp's step must be above 0");
   if (from > to) throw named.problem(`ramp's from (${formatDuration(from)}) is above its to (${formatDuration(to)})`);
-  const exactSteps = (to - from) / step;
-  const steps = Math.round(exactSteps);
-  if (Math.abs(exactSteps - steps) > 1e-9 * Math.max(1, steps)) {
-    throw named.problem(`ramp's to - from (${formatDuration(to - from)}) is not a whole number of steps (${formatDuration(step)})`);
-  }
+  // Steps up from `from` and down from `to`; when the range is not a whole number of steps, the
+  // last step up is shorter (0, 300 ms, ... 1.8 s, 2 s, 1.7 s, ... 200 ms, 0 for step=300ms, to=2s).
+  const steps = Math.ceil((to - from) / step - 1e-9);
   const period = 2 * steps;
+  const exact = (ms: number) => Math.round(ms * 1e6) / 1e6;
   return {
     text: `ramp(from=${formatDuration(from)}, step=${formatDuration(step)}, to=${formatDuration(to)})`,
     isZero: to === 0,
     sample: ({ call }) => {
       if (period === 0) return from;
       const pos = (((call - 1) % period) + period) % period;
-      const k = pos <= steps ? pos : period - pos;
-      return k === steps ? to : Math.round((from + k * step) * 1e6) / 1e6;
+      if (pos >= steps) return exact(to - (pos - steps) * step);
+      return exact(from + pos * step);
     },
   };
 }

@@ -56,10 +56,15 @@ export function headline(stats: Stats, gates: GateReport): Headline {
     if (delayed.total > 0 && delayed.gaveUp === delayed.total) {
       return { verdict: 'pass', text: `${name}: the app gave up within ${formatMs(delayed.gaveUpMaxWaitMs)} on all ${plural(delayed.total, 'delayed call')}` };
     }
-    const gaveUp = delayed.total > 0 ? `; it gave up on ${delayed.gaveUp} of ${plural(delayed.total, 'delayed call')}` : '';
+    // Only calls that were answered or given up on say how the app reacted; say the still-waiting ones apart.
+    const reacted = delayed.answered + delayed.gaveUp;
+    const tail = [
+      reacted > 0 ? `it gave up on ${delayed.gaveUp} of ${plural(reacted, 'delayed call')}` : '',
+      delayed.unfinished > 0 ? `${plural(delayed.unfinished, 'delayed call')} still waiting at the end` : '',
+    ].filter(Boolean);
     return {
       verdict: 'pass',
-      text: `${name}: the app waited at most ${formatMs(longest)} on all ${plural(stats.calls.total, 'call')} (max-wait ${formatMs(limitMs)})${gaveUp}`,
+      text: `${name}: the app waited at most ${formatMs(longest)} on all ${plural(stats.calls.total, 'call')} (max-wait ${formatMs(limitMs)})${tail.map((t) => `; ${t}`).join('')}`,
     };
   }
   const baselinePassed = gates.gates.find((gate) => gate.name === 'baseline' && gate.status === 'pass');
@@ -70,7 +75,6 @@ export function headline(stats: Stats, gates: GateReport): Headline {
   };
 }
 
-/** Gate warnings worth a line under the headline (they do not change the verdict). */
 /** Warning gates, then what the recording itself has to say (a capped traffic log, say). */
 export function warnings(stats: Stats, gates: GateReport): string[] {
   const notes = [...gates.gates.filter((gate) => gate.status === 'warn').map((gate) => gate.message), ...(stats.notes ?? [])];

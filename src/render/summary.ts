@@ -3,6 +3,7 @@
 
 import type { GateReport } from '../record/gates.js';
 import type { Stats } from '../record/stats.js';
+import { plural } from './format.js';
 import {
   baselineTable,
   connectionsLeftOut,
@@ -48,7 +49,7 @@ export function renderSummaryMarkdown(stats: Stats, gates: GateReport, opts: Sum
   if (stats.connectionRows.length > 0) {
     const leftOut = connectionsLeftOut(stats);
     const body = markdownTable(connectionsTable(stats)) + (leftOut ? `\n\n${escapeMarkdown(leftOut)}` : '');
-    parts.push(details(`Traffic in short: ${stats.connections.total} connections`, body));
+    parts.push(details(`Traffic in short: ${plural(stats.connections.total, 'connection')}`, body));
   }
   const previews = opts.payloadPreviews ?? [];
   if (previews.length > 0) {
