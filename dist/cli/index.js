@@ -12922,7 +12922,7 @@ class Lane {
     queuedBytes = 0;
     lastReleaseAt = 0;
     nextPieceAt = 0;
-    forwardedBytes = 0;
+    forwarded = 0;
     dest = null;
     waitingForDrain = false;
     sourcePausedByUs = false;
@@ -12937,6 +12937,10 @@ class Lane {
         this.plan = plan;
         this.host = host;
         this.highWaterMark = highWaterMark;
+    }
+    /** Bytes written to the destination so far. */
+    forwardedBytes() {
+        return this.forwarded;
     }
     /** Bytes held in this lane: queued here plus written but not yet flushed by the destination. */
     held() {
@@ -12998,11 +13002,11 @@ class Lane {
                 n = Math.min(n, Math.max(1, head.pacing.pieceBytes));
             const limit = this.plan.limitBytes;
             if (limit !== undefined)
-                n = Math.min(n, limit - this.forwardedBytes);
+                n = Math.min(n, limit - this.forwarded);
             const piece = n === head.buf.length && head.offset === 0 ? head.buf : head.buf.subarray(head.offset, head.offset + n);
             head.offset += n;
             this.queuedBytes -= n;
-            this.forwardedBytes += n;
+            this.forwarded += n;
             if (head.offset >= head.buf.length)
                 this.queue.shift();
             const accepted = n > 0 ? dest.write(piece) : true;
@@ -13011,7 +13015,7 @@ class Lane {
                 this.host.forwarded(this.dir, piece, now - head.arrivedAt, head.tag);
             if (head.pacing)
                 this.nextPieceAt = now + head.pacing.pauseAfter(n);
-            if (limit !== undefined && this.forwardedBytes >= limit) {
+            if (limit !== undefined && this.forwarded >= limit) {
                 this.queue.length = 0;
                 this.queuedBytes = 0;
                 this.noteHeld();
@@ -13096,8 +13100,6 @@ class Connection {
     pending = null;
     last = null;
     connCalls = 0;
-    bytesUp = 0;
-    bytesDown = 0;
     timers = new Set();
     clientClosed = false;
     upstreamClosed = false;
@@ -13263,13 +13265,9 @@ class Connection {
         };
     }
     forwarded(dir, piece, heldMs, call) {
-        if (dir === 'up')
-            this.bytesUp += piece.length;
-        else {
-            this.bytesDown += piece.length;
-            if (call)
-                call.record.bytesDown += piece.length;
-            if (call && call === this.pending)
+        if (dir === 'down' && call) {
+            call.record.bytesDown += piece.length;
+            if (call === this.pending)
                 this.endCall(call, 'answered');
         }
         this.host.emitData(this.id, dir, piece, heldMs, call ? call.record.call : null);
@@ -13374,7 +13372,7 @@ class Connection {
         this.host.closed(this, this.forcedReason ?? 'closed', this.errorMessage);
     }
     stats() {
-        return { bytesUp: this.bytesUp, bytesDown: this.bytesDown, calls: this.connCalls };
+        return { bytesUp: this.up.forwardedBytes(), bytesDown: this.down?.forwardedBytes() ?? 0, calls: this.connCalls };
     }
     resume() {
         this.up.pump();

@@ -50,8 +50,6 @@ export class Connection {
   private pending: CallState | null = null;
   private last: CallState | null = null;
   private connCalls = 0;
-  private bytesUp = 0;
-  private bytesDown = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
   private clientClosed = false;
   private upstreamClosed = false;
@@ -212,11 +210,9 @@ export class Connection {
   }
 
   private forwarded(dir: Direction, piece: Buffer, heldMs: number, call: CallState | null): void {
-    if (dir === 'up') this.bytesUp += piece.length;
-    else {
-      this.bytesDown += piece.length;
-      if (call) call.record.bytesDown += piece.length;
-      if (call && call === this.pending) this.endCall(call, 'answered');
+    if (dir === 'down' && call) {
+      call.record.bytesDown += piece.length;
+      if (call === this.pending) this.endCall(call, 'answered');
     }
     this.host.emitData(this.id, dir, piece, heldMs, call ? call.record.call : null);
   }
@@ -310,7 +306,7 @@ export class Connection {
   }
 
   stats(): { bytesUp: number; bytesDown: number; calls: number } {
-    return { bytesUp: this.bytesUp, bytesDown: this.bytesDown, calls: this.connCalls };
+    return { bytesUp: this.up.forwardedBytes(), bytesDown: this.down?.forwardedBytes() ?? 0, calls: this.connCalls };
   }
 
   resume(): void {

@@ -33,7 +33,7 @@ export class Lane {
   private queuedBytes = 0;
   private lastReleaseAt = 0;
   private nextPieceAt = 0;
-  private forwardedBytes = 0;
+  private forwarded = 0;
   private dest: Socket | null = null;
   private waitingForDrain = false;
   private sourcePausedByUs = false;
@@ -50,6 +50,11 @@ export class Lane {
     private readonly host: LaneHost,
     private readonly highWaterMark: number,
   ) {}
+
+  /** Bytes written to the destination so far. */
+  forwardedBytes(): number {
+    return this.forwarded;
+  }
 
   /** Bytes held in this lane: queued here plus written but not yet flushed by the destination. */
   held(): number {
@@ -108,17 +113,17 @@ export class Lane {
       let n = head.buf.length - head.offset;
       if (head.pacing) n = Math.min(n, Math.max(1, head.pacing.pieceBytes));
       const limit = this.plan.limitBytes;
-      if (limit !== undefined) n = Math.min(n, limit - this.forwardedBytes);
+      if (limit !== undefined) n = Math.min(n, limit - this.forwarded);
       const piece = n === head.buf.length && head.offset === 0 ? head.buf : head.buf.subarray(head.offset, head.offset + n);
       head.offset += n;
       this.queuedBytes -= n;
-      this.forwardedBytes += n;
+      this.forwarded += n;
       if (head.offset >= head.buf.length) this.queue.shift();
       const accepted = n > 0 ? dest.write(piece) : true;
       this.noteHeld();
       if (n > 0) this.host.forwarded(this.dir, piece, now - head.arrivedAt, head.tag);
       if (head.pacing) this.nextPieceAt = now + head.pacing.pauseAfter(n);
-      if (limit !== undefined && this.forwardedBytes >= limit) {
+      if (limit !== undefined && this.forwarded >= limit) {
         this.queue.length = 0;
         this.queuedBytes = 0;
         this.noteHeld();
