@@ -13,23 +13,27 @@ import { parseMaxRegression } from './record/gates.js';
 /** Raw values by input name (`max-wait`, `log-payload`, ...); missing or empty means the default. */
 export type RawSettings = Partial<Record<SettingName, string>>;
 
-export type SettingName =
-  | 'target'
-  | 'port'
-  | 'listen-address'
-  | 'delay'
-  | 'delay-per'
-  | 'direction'
-  | 'faults'
-  | 'seed'
-  | 'max-wait'
-  | 'baseline'
-  | 'max-regression'
-  | 'log-payload'
-  | 'pcap'
-  | 'name'
-  | 'summary'
-  | 'run';
+/** Every setting, by the name of its action input (and CLI flag), in action.yml's order. */
+export const SETTING_NAMES = [
+  'target',
+  'port',
+  'listen-address',
+  'delay',
+  'delay-per',
+  'direction',
+  'faults',
+  'seed',
+  'max-wait',
+  'baseline',
+  'max-regression',
+  'log-payload',
+  'pcap',
+  'name',
+  'summary',
+  'run',
+] as const;
+
+export type SettingName = (typeof SETTING_NAMES)[number];
 
 export interface Settings {
   target: Target;

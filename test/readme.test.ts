@@ -10,6 +10,7 @@ import { HELP } from '../src/cli/help.js';
 import { parseDelay } from '../src/policy/delay.js';
 import { FORMS } from '../src/policy/delay-forms.js';
 import { parseFault } from '../src/policy/faults.js';
+import { SETTING_NAMES } from '../src/settings.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const read = (file: string) => fs.readFileSync(path.join(ROOT, file), 'utf8');
@@ -143,6 +144,10 @@ describe('README.md and action.yml', () => {
   test('the Inputs table has one row per input of action.yml, in its order, with its default', () => {
     const problem = inputsProblem(ACTION_YML, README);
     assert.equal(problem, null, problem ?? '');
+  });
+
+  test('the action reads exactly the inputs action.yml declares (SETTING_NAMES)', () => {
+    assert.deepEqual([...SETTING_NAMES], parseActionYml(ACTION_YML).inputs.map((input) => input.name));
   });
 
   test('the Outputs table has one row per output of action.yml, in its order', () => {

@@ -12595,6 +12595,25 @@ function parseMaxRegression(input, value) {
 
 
 
+/** Every setting, by the name of its action input (and CLI flag), in action.yml's order. */
+const SETTING_NAMES = (/* unused pure expression or super */ null && ([
+    'target',
+    'port',
+    'listen-address',
+    'delay',
+    'delay-per',
+    'direction',
+    'faults',
+    'seed',
+    'max-wait',
+    'baseline',
+    'max-regression',
+    'log-payload',
+    'pcap',
+    'name',
+    'summary',
+    'run',
+]));
 /** Services a local target's port most likely is, so `localhost:5432` reports as `postgres`. */
 const WELL_KNOWN_PORTS = {
     389: 'ldap',
@@ -13699,6 +13718,48 @@ function createPolicyPlanner(opts) {
     };
 }
 
+;// CONCATENATED MODULE: ./src/record/record-file.ts
+// The file a recorder writes (traffic log, pcap): a buffered stream whose write errors are
+// kept for close() instead of thrown, so a full disk never takes the proxy down.
+
+class RecordFile {
+    path;
+    stream;
+    failure = null;
+    ending = null;
+    constructor(path) {
+        this.path = path;
+        this.stream = external_node_fs_default().createWriteStream(path);
+        this.stream.on('error', (err) => {
+            this.failure ??= err;
+        });
+    }
+    /** Writing failed or the file is ending: nothing more will be written. */
+    get unwritable() {
+        return this.failure !== null || this.ending !== null;
+    }
+    /** Bytes handed to the stream and not yet on disk. */
+    get buffered() {
+        return this.stream.writableLength;
+    }
+    write(data) {
+        if (!this.unwritable)
+            this.stream.write(data);
+    }
+    /** Flush and close; rejects with the first write error, if any. */
+    end() {
+        this.ending ??= new Promise((resolve, reject) => {
+            const settle = () => (this.failure ? reject(this.failure) : resolve());
+            // A stream that failed has already closed itself; otherwise 'close' follows 'finish'.
+            if (this.stream.closed)
+                return settle();
+            this.stream.once('close', settle);
+            this.stream.end();
+        });
+        return this.ending;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/record/pcap.ts
 // A classic pcap file of the proxied traffic, for Wireshark/tshark. The proxy sees byte streams,
 // not packets, so each connection is drawn as one synthetic IPv4/TCP conversation between the
@@ -13731,7 +13792,7 @@ const RESET_BY = {
 class PcapWriter {
     path;
     options;
-    stream;
+    file;
     serverIp;
     maxBytes;
     maxBufferedBytes;
@@ -13740,7 +13801,6 @@ class PcapWriter {
     /** Wall-clock ms at the engine's time 0. */
     epochMs = Date.now();
     ipId = 0;
-    failure = null;
     closing = null;
     constructor(path, options) {
         this.path = path;
@@ -13748,11 +13808,7 @@ class PcapWriter {
         this.maxBytes = options.maxBytes ?? 100 * pcap_MiB;
         this.maxBufferedBytes = options.maxBufferedBytes ?? 8 * pcap_MiB;
         this.serverIp = external_node_net_default().isIPv4(options.target.host) ? ipv4(options.target.host) : ipv4('127.0.0.1');
-        this.stream = external_node_fs_default().createWriteStream(path);
-        // A capture that cannot be written must not take the proxy down; close() reports it.
-        this.stream.on('error', (err) => {
-            this.failure ??= err;
-        });
+        this.file = new RecordFile(path);
         this.write(fileHeader());
     }
     get capped() {
@@ -13770,15 +13826,10 @@ class PcapWriter {
     }
     /** Flush and end the file. Rejects if the file could not be written. */
     close() {
-        this.closing ??= new Promise((resolve, reject) => {
+        if (!this.closing) {
             this.conversations.clear();
-            const settle = () => (this.failure ? reject(this.failure) : resolve());
-            // A stream that failed has already closed itself; otherwise 'close' follows 'finish'.
-            if (this.stream.closed)
-                return settle();
-            this.stream.once('close', settle);
-            this.stream.end();
-        });
+            this.closing = this.file.end();
+        }
         return this.closing;
     }
     openConnection(conn, client, tMs) {
@@ -13859,7 +13910,7 @@ class PcapWriter {
             sum = checksumSum(payload, 0, payload.length, sum);
         header.writeUInt16BE(fold(sum), tcp + 16);
         const recordLength = header.length + payloadLength;
-        if (this.counts.capped || this.closing || this.failure) {
+        if (this.counts.capped || this.closing || this.file.unwritable) {
             this.counts.packetsDropped += 1;
             return;
         }
@@ -13868,7 +13919,7 @@ class PcapWriter {
             this.counts.packetsDropped += 1;
             return;
         }
-        if (this.stream.writableLength > this.maxBufferedBytes) {
+        if (this.file.buffered > this.maxBufferedBytes) {
             this.counts.packetsDropped += 1;
             return;
         }
@@ -13879,7 +13930,7 @@ class PcapWriter {
     }
     write(bytes) {
         this.counts.bytesWritten += bytes.length;
-        this.stream.write(bytes);
+        this.file.write(bytes);
     }
 }
 function fileHeader() {
@@ -14411,7 +14462,7 @@ const BATCH_BYTES = 64 * 1024;
 class TrafficLog {
     path;
     options;
-    stream;
+    file;
     maxEvents;
     maxBytes;
     maxBufferedBytes;
@@ -14421,7 +14472,6 @@ class TrafficLog {
     batchBytes = 0;
     flushScheduled = false;
     clock;
-    failure = null;
     closing = null;
     constructor(path, options) {
         this.path = path;
@@ -14431,11 +14481,7 @@ class TrafficLog {
         this.maxBufferedBytes = options.maxBufferedBytes ?? 8 * traffic_log_MiB;
         const t0 = external_node_perf_hooks_namespaceObject.performance.now();
         this.clock = () => external_node_perf_hooks_namespaceObject.performance.now() - t0;
-        this.stream = external_node_fs_default().createWriteStream(path);
-        // A log that cannot be written must not take the proxy down; close() reports it.
-        this.stream.on('error', (err) => {
-            this.failure ??= err;
-        });
+        this.file = new RecordFile(path);
     }
     get capped() {
         return this.counts.capped;
@@ -14485,18 +14531,13 @@ class TrafficLog {
     }
     /** Flush, write the totals line and end the file. Rejects if the file could not be written. */
     close() {
-        this.closing ??= new Promise((resolve, reject) => {
+        if (!this.closing) {
             const { droppedByKind, ...totals } = this.counts;
             this.batch.push(JSON.stringify({ t: ms(this.clock()), event: 'end', ...totals, droppedByKind, maxEvents: this.maxEvents, maxBytes: this.maxBytes }) + '\n');
             this.flush();
             this.redactors.clear();
-            const settle = () => (this.failure ? reject(this.failure) : resolve());
-            // A stream that failed has already closed itself; otherwise 'close' follows 'finish'.
-            if (this.stream.closed)
-                return settle();
-            this.stream.once('close', settle);
-            this.stream.end();
-        });
+            this.closing = this.file.end();
+        }
         return this.closing;
     }
     preview(conn, chunk, dir) {
@@ -14513,11 +14554,11 @@ class TrafficLog {
     }
     line(kind, fields) {
         this.counts.events += 1;
-        if (this.closing || this.failure)
+        if (this.closing || this.file.unwritable)
             return this.drop(kind);
         if (this.counts.capped)
             return this.drop(kind);
-        if (this.stream.writableLength + this.batchBytes > this.maxBufferedBytes) {
+        if (this.file.buffered + this.batchBytes > this.maxBufferedBytes) {
             this.counts.droppedSlowDisk += 1;
             return this.drop(kind);
         }
@@ -14555,8 +14596,7 @@ class TrafficLog {
         const text = this.batch.join('');
         this.batch = [];
         this.batchBytes = 0;
-        if (!this.failure)
-            this.stream.write(text);
+        this.file.write(text);
     }
 }
 /** Times and delays to a tenth of a millisecond: finer than the timers, short in the file. */

@@ -42634,1213 +42634,6 @@ function messageOf(err) {
     return err instanceof Error ? err.message : String(err);
 }
 
-;// CONCATENATED MODULE: ./src/action/inputs.ts
-// The action's inputs, read from the runner (INPUT_* variables) into RawSettings.
-
-const INPUT_NAMES = [
-    'target',
-    'port',
-    'listen-address',
-    'delay',
-    'delay-per',
-    'direction',
-    'faults',
-    'seed',
-    'max-wait',
-    'baseline',
-    'max-regression',
-    'log-payload',
-    'pcap',
-    'name',
-    'summary',
-    'run',
-];
-function readInputs() {
-    const raw = {};
-    for (const name of INPUT_NAMES)
-        raw[name] = getInput(name);
-    return raw;
-}
-
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-// EXTERNAL MODULE: external "node:url"
-var external_node_url_ = __nccwpck_require__(3136);
-;// CONCATENATED MODULE: ./src/action/daemon-process.ts
-// Starting and stopping the daemon as a detached process, in bounded time either way.
-
-
-
-
-
-const READY_TIMEOUT_MS = 10_000;
-const POLL_MS = 20;
-/** dist/main/index.js and dist/post/index.js sit next to dist/daemon/index.js. */
-function daemonScript() {
-    const here = external_node_path_default().dirname((0,external_node_url_.fileURLToPath)(import.meta.url));
-    return external_node_path_default().join(here, '..', 'daemon', 'index.js');
-}
-/**
- * Starts the daemon detached, with its output in `logFile` (never our pipes: the runner waits for
- * every holder of the step's stdout to close), and waits until it listens or fails.
- */
-async function startDaemon(config, configFile, logFile) {
-    external_node_fs_default().writeFileSync(configFile, JSON.stringify(config));
-    const out = external_node_fs_default().openSync(logFile, 'a');
-    const child = (0,external_node_child_process_namespaceObject.spawn)(process.execPath, [daemonScript(), configFile], {
-        detached: true,
-        stdio: ['ignore', out, out],
-        env: process.env,
-    });
-    external_node_fs_default().closeSync(out);
-    let exitCode = null;
-    child.on('exit', (code, signal) => (exitCode = code ?? (signal ? 128 : 1)));
-    child.on('error', () => (exitCode = exitCode ?? 1));
-    child.unref();
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    while (Date.now() < deadline) {
-        const status = readStatus(config.statusFile);
-        if (status?.ok)
-            return { pid: status.pid, host: status.host, port: status.port, controlUrl: status.controlUrl, controlToken: status.controlToken };
-        if (status && !status.ok)
-            throw status.reported ? new ReportedError(status.error) : new Error(status.error);
-        if (exitCode !== null)
-            throw new Error(`the proxy exited (code ${exitCode}) before it was ready: ${lastLines(logFile, 5).join(' | ') || 'no output'}`);
-        await sleep(POLL_MS);
-    }
-    if (child.pid)
-        killQuietly(child.pid, 'SIGKILL');
-    throw new Error(`the proxy was not ready within ${READY_TIMEOUT_MS / 1000} s: ${lastLines(logFile, 5).join(' | ') || 'no output'}`);
-}
-function readStatus(file) {
-    try {
-        return JSON.parse(external_node_fs_default().readFileSync(file, 'utf8'));
-    }
-    catch {
-        return null;
-    }
-}
-/**
- * SIGTERM, up to `graceMs` to exit, then SIGKILL. `marker` (the config path, on the daemon's command line)
- * makes sure a dead daemon's pid, reused by another process, is never signalled.
- */
-async function stopDaemon(pid, marker, graceMs = 5000) {
-    if (!alive(pid) || !commandLineHas(pid, marker))
-        return 'already-gone';
-    killQuietly(pid, 'SIGTERM');
-    const deadline = Date.now() + graceMs;
-    while (Date.now() < deadline) {
-        if (!alive(pid))
-            return 'stopped';
-        await sleep(POLL_MS);
-    }
-    killQuietly(pid, 'SIGKILL');
-    const killDeadline = Date.now() + 1000;
-    while (alive(pid) && Date.now() < killDeadline)
-        await sleep(POLL_MS);
-    return 'killed';
-}
-function alive(pid) {
-    try {
-        process.kill(pid, 0);
-        return !zombie(pid);
-    }
-    catch {
-        // ESRCH: gone. EPERM: a process we may not signal, so not our daemon (its pid was reused).
-        return false;
-    }
-}
-function commandLineHas(pid, marker) {
-    try {
-        return external_node_fs_default().readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker);
-    }
-    catch (err) {
-        // No /proc (macOS, a local run): trust the pid.
-        return err.code !== 'ENOENT' || !external_node_fs_default().existsSync('/proc/self');
-    }
-}
-/** An exited process its parent has not reaped yet (main exited; the new parent may reap late). */
-function zombie(pid) {
-    try {
-        const stat = external_node_fs_default().readFileSync(`/proc/${pid}/stat`, 'utf8');
-        return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-    }
-    catch {
-        return false;
-    }
-}
-function killQuietly(pid, signal) {
-    try {
-        process.kill(pid, signal);
-    }
-    catch {
-        /* already gone */
-    }
-}
-function lastLines(file, n) {
-    try {
-        return external_node_fs_default().readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).filter(Boolean);
-    }
-    catch {
-        return [];
-    }
-}
-function sleep(ms) {
-    return new Promise((r) => setTimeout(r, ms));
-}
-
-;// CONCATENATED MODULE: ./src/render/format.ts
-// Number formatting shared by the job summary and the terminal report, so both say the same thing.
-/** A duration for people: `0.4 ms`, `310 ms`, `2 s`, `20.1 s`, `2 min 5 s`, `1 h 3 min`; `-` when unknown. */
-function formatMs(ms) {
-    if (ms === null || !Number.isFinite(ms))
-        return ms === Infinity ? 'for ever' : '-';
-    if (ms < 0)
-        return `-${formatMs(-ms)}`;
-    if (ms < 10)
-        return `${trimZero((Math.round(ms * 10) / 10).toFixed(1))} ms`;
-    if (Math.round(ms) < 1000)
-        return `${Math.round(ms)} ms`;
-    const tenthsOfSecond = Math.round(ms / 100);
-    if (tenthsOfSecond < 600)
-        return `${trimZero((tenthsOfSecond / 10).toFixed(1))} s`;
-    const seconds = Math.round(ms / 1000);
-    if (seconds < 3600)
-        return joinUnits(Math.floor(seconds / 60), 'min', seconds % 60, 's');
-    const minutes = Math.round(seconds / 60);
-    return joinUnits(Math.floor(minutes / 60), 'h', minutes % 60, 'min');
-}
-/** A byte count: `512 B`, `1.5 KiB`, `20 MiB`. */
-function formatBytes(bytes) {
-    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-    let value = bytes;
-    let unit = 0;
-    while (value >= 1024 && unit < units.length - 1) {
-        value /= 1024;
-        unit += 1;
-    }
-    return unit === 0 ? `${value} B` : `${trimZero(value.toFixed(value < 10 ? 1 : 0))} ${units[unit]}`;
-}
-/** A signed percentage change: `+45%`, `-12%`, `+0%`; `new` when there was nothing to compare with. */
-function formatChange(pct) {
-    if (pct === null)
-        return '-';
-    if (!Number.isFinite(pct))
-        return 'new';
-    const rounded = Math.abs(pct) < 10 ? Math.round(pct * 10) / 10 : Math.round(pct);
-    return `${rounded < 0 ? '' : '+'}${rounded}%`;
-}
-/** A count with thousands separators (`100,000`), stable whatever the machine's locale. */
-function formatCount(n) {
-    return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-}
-/** `1 call`, `3 calls`. */
-function plural(n, word, words = `${word}s`) {
-    return `${formatCount(n)} ${n === 1 ? word : words}`;
-}
-function trimZero(fixed) {
-    return fixed.endsWith('.0') ? fixed.slice(0, -2) : fixed;
-}
-function joinUnits(big, bigUnit, small, smallUnit) {
-    return small === 0 ? `${big} ${bigUnit}` : `${big} ${bigUnit} ${small} ${smallUnit}`;
-}
-
-// EXTERNAL MODULE: ./node_modules/hdr-histogram-js/dist/index.js
-var dist = __nccwpck_require__(2960);
-;// CONCATENATED MODULE: ./src/record/stats.ts
-// Timeout statistics from the engine's events: how long the app waited per call and how each call ended.
-// Memory stays constant however long the proxy runs: percentiles come from HDR histograms, and every list
-// (slowest calls, connection rows, timeline points, error codes) has a fixed bound.
-
-const STATS_VERSION = 1;
-/** Connections listed one by one in the stats file; later ones are only counted. */
-const CONNECTION_ROWS_LIMIT = 100;
-/** Most points of the delay/wait timeline; neighbouring calls are merged as calls grow. */
-const TIMELINE_POINTS_LIMIT = 200;
-const SLOWEST_LIMIT = 10;
-/** Distinct socket error codes counted by name; the rest are counted as `other`. */
-const ERROR_CODES_LIMIT = 20;
-const ERROR_MESSAGE_LIMIT = 200;
-const OUTCOME_KEY = {
-    answered: 'answered',
-    'gave-up': 'gaveUp',
-    'upstream-closed': 'upstreamClosed',
-    unfinished: 'unfinished',
-};
-const OUTCOME_KEYS = (/* unused pure expression or super */ null && (['answered', 'gaveUp', 'upstreamClosed', 'unfinished']));
-/** An exact count and maximum next to an HDR histogram of microseconds (ms resolution is too coarse for fast calls). */
-class Distribution {
-    histogram = build({ bitBucketSize: 'packed' });
-    count = 0;
-    maxMs = 0;
-    record(ms) {
-        this.histogram.recordValue(Math.max(0, Math.round(ms * 1000)));
-        this.count += 1;
-        this.maxMs = Math.max(this.maxMs, ms);
-    }
-    /** The summary with `extra` values added, without changing this distribution. */
-    summary(extra = []) {
-        if (extra.length === 0)
-            return summarise(this.histogram, this.count, this.maxMs);
-        const merged = build({ bitBucketSize: 'packed' });
-        merged.add(this.histogram);
-        let maxMs = this.maxMs;
-        for (const ms of extra) {
-            merged.recordValue(Math.max(0, Math.round(ms * 1000)));
-            maxMs = Math.max(maxMs, ms);
-        }
-        return summarise(merged, this.count + extra.length, maxMs);
-    }
-}
-function summarise(histogram, count, maxMs) {
-    // HDR reports the top of a value's bucket; clamping keeps p99 <= max.
-    const at = (pct) => (count === 0 ? 0 : Math.min(round1(histogram.getValueAtPercentile(pct) / 1000), round1(maxMs)));
-    return { count, p50: at(50), p95: at(95), p99: at(99), max: round1(maxMs) };
-}
-/** Per-call delay and wait, merged two neighbouring buckets into one whenever the calls outgrow the limit. */
-class Timeline {
-    firstCall;
-    buckets = [];
-    callsPerBucket = 1;
-    constructor(firstCall) {
-        this.firstCall = firstCall;
-    }
-    add(call, delayMs, waitMs) {
-        const index = call - this.firstCall;
-        if (index < 0)
-            return;
-        while (index >= TIMELINE_POINTS_LIMIT * this.callsPerBucket)
-            this.halve();
-        const slot = Math.floor(index / this.callsPerBucket);
-        this.buckets[slot] = mergeBuckets(this.buckets[slot], { calls: 1, maxDelayMs: delayMs, maxWaitMs: waitMs });
-    }
-    /** A copy, so pending calls can be added for a snapshot without staying in the record. */
-    copy() {
-        const twin = new Timeline(this.firstCall);
-        twin.buckets = this.buckets.map((b) => (b ? { ...b } : undefined));
-        twin.callsPerBucket = this.callsPerBucket;
-        return twin;
-    }
-    toJSON() {
-        const points = [];
-        this.buckets.forEach((bucket, slot) => {
-            if (!bucket)
-                return;
-            const fromCall = this.firstCall + slot * this.callsPerBucket;
-            points.push({
-                fromCall,
-                toCall: fromCall + this.callsPerBucket - 1,
-                calls: bucket.calls,
-                maxDelayMs: round1(bucket.maxDelayMs),
-                maxWaitMs: round1(bucket.maxWaitMs),
-            });
-        });
-        return { callsPerPoint: this.callsPerBucket, points };
-    }
-    halve() {
-        const merged = [];
-        for (let i = 0; i < this.buckets.length; i += 2) {
-            const pair = mergeBuckets(this.buckets[i], this.buckets[i + 1]);
-            merged[i / 2] = pair;
-        }
-        this.buckets = merged;
-        this.callsPerBucket *= 2;
-    }
-}
-function mergeBuckets(a, b) {
-    if (!a || !b)
-        return a ?? (b ? { ...b } : undefined);
-    return { calls: a.calls + b.calls, maxDelayMs: Math.max(a.maxDelayMs, b.maxDelayMs), maxWaitMs: Math.max(a.maxWaitMs, b.maxWaitMs) };
-}
-/** Keeps the `limit` longest waits, longest first (ties: earlier call first). */
-function insertSlowest(slowest, ref) {
-    if (slowest.length === SLOWEST_LIMIT && !isSlower(ref, slowest[slowest.length - 1]))
-        return;
-    let at = slowest.length;
-    while (at > 0 && isSlower(ref, slowest[at - 1]))
-        at -= 1;
-    slowest.splice(at, 0, ref);
-    if (slowest.length > SLOWEST_LIMIT)
-        slowest.pop();
-}
-function isSlower(a, b) {
-    return a.waitMs > b.waitMs || (a.waitMs === b.waitMs && a.call < b.call);
-}
-function round1(ms) {
-    return Math.round(ms * 10) / 10;
-}
-class StatsRecorder {
-    meta;
-    /** Calls waiting for their end, by call number; their records are the engine's live objects. */
-    pending = new Map();
-    highestCall = 0;
-    highestConn = 0;
-    /** Calls and connections numbered up to these started before the last reset and are not counted. */
-    resetAtCall = 0;
-    oneWay = 0;
-    resetAtConn = 0;
-    openConnections = 0;
-    connectionsTotal = 0;
-    connectionsFailed = 0;
-    closeReasons = {};
-    bytesUpstream = 0;
-    bytesDownstream = 0;
-    waits = newWaits();
-    delays = new Distribution();
-    delayed = newDelayed();
-    exceeded = 0;
-    slowest = [];
-    timeline = new Timeline(1);
-    rows = new Map();
-    rowsOmitted = 0;
-    errorsTotal = 0;
-    errorsByCode = {};
-    constructor(meta) {
-        this.meta = meta;
-    }
-    /** Subscribes to every event the statistics need. */
-    attach(engine) {
-        engine.on('open', (info) => this.onOpen(info));
-        engine.on('data', (ev) => this.onData(ev));
-        engine.on('callStart', (call) => this.onCallStart(call));
-        engine.on('callEnd', (call) => this.onCallEnd(call));
-        engine.on('close', (ev) => this.onClose(ev));
-        engine.on('error', (ev) => this.onError(ev));
-    }
-    onOpen(info) {
-        this.highestConn = Math.max(this.highestConn, info.conn);
-        this.openConnections += 1;
-        this.connectionsTotal += 1;
-        if (this.rows.size >= CONNECTION_ROWS_LIMIT) {
-            this.rowsOmitted += 1;
-            return;
-        }
-        this.rows.set(info.conn, {
-            conn: info.conn,
-            client: info.client,
-            openedMs: round1(info.openedMs),
-            durationMs: null,
-            calls: 0,
-            bytesUp: 0,
-            bytesDown: 0,
-            closeReason: null,
-        });
-    }
-    onData(ev) {
-        const row = this.rows.get(ev.conn);
-        if (ev.dir === 'up') {
-            this.bytesUpstream += ev.bytes;
-            if (row)
-                row.bytesUp += ev.bytes;
-        }
-        else {
-            this.bytesDownstream += ev.bytes;
-            if (row)
-                row.bytesDown += ev.bytes;
-        }
-    }
-    onCallStart(call) {
-        this.highestCall = Math.max(this.highestCall, call.call);
-        if (call.call <= this.resetAtCall)
-            return;
-        this.pending.set(call.call, call);
-        const row = this.rows.get(call.conn);
-        if (row)
-            row.calls += 1;
-    }
-    onCallEnd(call) {
-        this.pending.delete(call.call);
-        if (call.call <= this.resetAtCall || call.outcome === null || call.endMs === null)
-            return;
-        if (call.outcome === 'one-way') {
-            this.oneWay += 1;
-            return;
-        }
-        const waitMs = call.endMs - call.startMs;
-        const key = OUTCOME_KEY[call.outcome];
-        this.waits[key].record(waitMs);
-        this.delays.record(call.delayMs);
-        if (call.delayMs > 0) {
-            this.delayed[key] += 1;
-            this.delayed.total += 1;
-            this.delayed.maxWaitMs = Math.max(this.delayed.maxWaitMs, waitMs);
-            if (key === 'gaveUp')
-                this.delayed.gaveUpMaxWaitMs = Math.max(this.delayed.gaveUpMaxWaitMs, waitMs);
-        }
-        if (this.meta.maxWaitMs !== null && waitMs > this.meta.maxWaitMs)
-            this.exceeded += 1;
-        insertSlowest(this.slowest, callRef(call, call.outcome, waitMs));
-        this.timeline.add(call.call, call.delayMs, waitMs);
-    }
-    onClose(ev) {
-        this.openConnections = Math.max(0, this.openConnections - 1);
-        if (ev.conn <= this.resetAtConn)
-            return;
-        this.closeReasons[ev.reason] = (this.closeReasons[ev.reason] ?? 0) + 1;
-        if (ev.reason === 'connect-failed')
-            this.connectionsFailed += 1;
-        const row = this.rows.get(ev.conn);
-        if (!row)
-            return;
-        row.durationMs = round1(Math.max(0, ev.tMs - row.openedMs));
-        row.closeReason = ev.reason;
-        row.bytesUp = ev.bytesUp;
-        row.bytesDown = ev.bytesDown;
-        if (ev.error !== undefined)
-            row.error = ev.error.slice(0, ERROR_MESSAGE_LIMIT);
-    }
-    onError(ev) {
-        this.errorsTotal += 1;
-        const code = ev.code ?? 'no code';
-        const key = code in this.errorsByCode || Object.keys(this.errorsByCode).length < ERROR_CODES_LIMIT ? code : 'other';
-        this.errorsByCode[key] = (this.errorsByCode[key] ?? 0) + 1;
-    }
-    /**
-     * Zeroes the statistics (control API): calls that started before the reset are not counted when they end,
-     * and only connections opened afterwards get rows. Connections still open stay counted as open.
-     */
-    reset() {
-        this.resetAtCall = this.highestCall;
-        this.resetAtConn = this.highestConn;
-        this.pending.clear();
-        this.connectionsTotal = 0;
-        this.connectionsFailed = 0;
-        this.closeReasons = {};
-        this.bytesUpstream = 0;
-        this.bytesDownstream = 0;
-        this.waits = newWaits();
-        this.delays = new Distribution();
-        this.delayed = newDelayed();
-        this.exceeded = 0;
-        this.oneWay = 0;
-        this.slowest = [];
-        this.timeline = new Timeline(this.resetAtCall + 1);
-        this.rows = new Map();
-        this.rowsOmitted = 0;
-        this.errorsTotal = 0;
-        this.errorsByCode = {};
-    }
-    snapshot(opts) {
-        const now = opts.unfinishedNow;
-        const pendingWaits = [];
-        const pendingDelays = [];
-        let exceeded = this.exceeded;
-        const slowest = [...this.slowest];
-        const timeline = now === undefined ? this.timeline : this.timeline.copy();
-        const delayed = { ...this.delayed };
-        if (now !== undefined) {
-            for (const call of this.pending.values()) {
-                const waitMs = Math.max(0, now - call.startMs);
-                pendingWaits.push(waitMs);
-                pendingDelays.push(call.delayMs);
-                if (this.meta.maxWaitMs !== null && waitMs > this.meta.maxWaitMs)
-                    exceeded += 1;
-                insertSlowest(slowest, callRef(call, 'unfinished', waitMs));
-                timeline.add(call.call, call.delayMs, waitMs);
-                if (call.delayMs > 0) {
-                    delayed.total += 1;
-                    delayed.unfinished += 1;
-                    delayed.maxWaitMs = Math.max(delayed.maxWaitMs, waitMs);
-                }
-            }
-        }
-        const waitMs = {
-            answered: this.waits.answered.summary(),
-            gaveUp: this.waits.gaveUp.summary(),
-            upstreamClosed: this.waits.upstreamClosed.summary(),
-            unfinished: this.waits.unfinished.summary(pendingWaits),
-        };
-        const calls = {
-            total: OUTCOME_KEYS.reduce((sum, key) => sum + waitMs[key].count, 0),
-            answered: waitMs.answered.count,
-            gaveUp: waitMs.gaveUp.count,
-            upstreamClosed: waitMs.upstreamClosed.count,
-            unfinished: waitMs.unfinished.count,
-            pending: this.pending.size,
-            oneWay: this.oneWay,
-        };
-        const roundedSlowest = slowest.map((ref) => ({ ...ref, waitMs: round1(ref.waitMs), delayMs: round1(ref.delayMs) }));
-        const endedAt = opts.endedAt;
-        return {
-            version: STATS_VERSION,
-            name: this.meta.name,
-            target: this.meta.target,
-            listen: this.meta.listen,
-            seed: this.meta.seed,
-            policy: { ...this.meta.policy, faults: [...this.meta.policy.faults] },
-            startedAt: this.meta.startedAt.toISOString(),
-            endedAt: endedAt ? endedAt.toISOString() : null,
-            durationMs: Math.max(0, (endedAt ?? new Date()).getTime() - this.meta.startedAt.getTime()),
-            connections: { total: this.connectionsTotal, open: this.openConnections, failed: this.connectionsFailed, closeReasons: { ...this.closeReasons } },
-            bytes: { upstream: this.bytesUpstream, downstream: this.bytesDownstream },
-            calls,
-            waitMs,
-            delayMs: this.delays.summary(pendingDelays),
-            delayedCalls: { ...delayed, maxWaitMs: round1(delayed.maxWaitMs), gaveUpMaxWaitMs: round1(delayed.gaveUpMaxWaitMs) },
-            maxWait: { limitMs: this.meta.maxWaitMs, exceeded, worst: exceeded > 0 ? roundedSlowest[0] : null },
-            slowest: roundedSlowest,
-            timeline: timeline.toJSON(),
-            connectionRows: [...this.rows.values()].map((row) => ({ ...row })),
-            connectionRowsOmitted: this.rowsOmitted,
-            errors: { total: this.errorsTotal, byCode: { ...this.errorsByCode } },
-        };
-    }
-}
-function callRef(call, outcome, waitMs) {
-    return { conn: call.conn, call: call.call, connCall: call.connCall, waitMs, delayMs: call.delayMs, outcome };
-}
-function newWaits() {
-    return { answered: new Distribution(), gaveUp: new Distribution(), upstreamClosed: new Distribution(), unfinished: new Distribution() };
-}
-function newDelayed() {
-    return { total: 0, answered: 0, gaveUp: 0, upstreamClosed: 0, unfinished: 0, maxWaitMs: 0, gaveUpMaxWaitMs: 0 };
-}
-
-;// CONCATENATED MODULE: ./src/record/gates.ts
-// Regression gates: decide pass/fail from a run's stats (max-wait) and from a baseline run's stats (max-regression).
-// The max-wait limit is the one the stats were recorded with (stats.maxWait.limitMs): only the recorder saw every
-// call, so only it can count the calls over the limit exactly.
-
-
-
-
-const DEFAULT_MAX_REGRESSION_PCT = 20;
-/**
- * Growth of a p95 below this is never a regression: sub-millisecond waits double from scheduling jitter alone on a
- * shared CI runner, and a percentage of almost nothing says nothing.
- */
-const REGRESSION_NOISE_MS = 1;
-function evaluateGates(stats, opts = {}) {
-    const gates = [];
-    let baselineRows = [];
-    if (stats.maxWait.limitMs !== null)
-        gates.push(maxWaitGate(stats, stats.maxWait.limitMs));
-    if (opts.baseline) {
-        const maxPct = opts.maxRegressionPct ?? DEFAULT_MAX_REGRESSION_PCT;
-        if ('warning' in opts.baseline) {
-            gates.push({
-                name: 'baseline',
-                limit: `+${maxPct}% p95`,
-                figure: '-',
-                status: 'warn',
-                message: `${stats.name}: not compared with a baseline: ${opts.baseline.warning}`,
-            });
-        }
-        else {
-            baselineRows = compareP95(stats, opts.baseline.stats, maxPct);
-            gates.push(baselineGate(stats, opts.baseline.stats, baselineRows, maxPct));
-        }
-    }
-    return { gates, baselineRows, passed: gates.every((gate) => gate.status !== 'fail') };
-}
-function maxWaitGate(stats, limitMs) {
-    const limit = formatMs(limitMs);
-    const total = stats.calls.total;
-    const worst = stats.maxWait.worst;
-    if (stats.maxWait.exceeded > 0 && worst) {
-        return {
-            name: 'max-wait',
-            limit,
-            figure: `${formatMs(worst.waitMs)} (${stats.maxWait.exceeded} of ${plural(total, 'call')} over)`,
-            status: 'fail',
-            message: `${stats.name}: the app waited ${formatMs(worst.waitMs)} on ${stats.maxWait.exceeded} of ${plural(total, 'call')} ` +
-                `(max-wait ${limit}); worst: connection ${worst.conn}, call ${worst.call}, delay ${formatMs(worst.delayMs)}`,
-        };
-    }
-    if (total === 0) {
-        return {
-            name: 'max-wait',
-            limit,
-            figure: 'no calls',
-            status: 'warn',
-            message: `${stats.name}: no calls went through the proxy, so max-wait ${limit} checked nothing; does the app connect to the proxy's address?`,
-        };
-    }
-    const longest = stats.slowest[0]?.waitMs ?? 0;
-    return {
-        name: 'max-wait',
-        limit,
-        figure: formatMs(longest),
-        status: 'pass',
-        message: `${stats.name}: the app waited at most ${formatMs(longest)} on all ${plural(total, 'call')} (max-wait ${limit})`,
-    };
-}
-function compareP95(stats, baseline, maxPct) {
-    const classes = [
-        { outcome: 'answered', now: stats.waitMs.answered, before: baseline.waitMs.answered, nowCount: stats.calls.answered, beforeCount: baseline.calls.answered },
-        { outcome: 'gave up', now: stats.waitMs.gaveUp, before: baseline.waitMs.gaveUp, nowCount: stats.calls.gaveUp, beforeCount: baseline.calls.gaveUp },
-    ];
-    return classes.map(({ outcome, now, before, nowCount, beforeCount }) => {
-        if (nowCount === 0 || beforeCount === 0) {
-            const side = nowCount === 0 && beforeCount === 0 ? 'either run' : nowCount === 0 ? 'this run' : 'the baseline';
-            return {
-                outcome,
-                baselineP95Ms: beforeCount === 0 ? null : before.p95,
-                currentP95Ms: nowCount === 0 ? null : now.p95,
-                changePct: null,
-                status: 'skip',
-                note: `no ${outcome} calls in ${side}`,
-            };
-        }
-        const grewMs = now.p95 - before.p95;
-        const changePct = before.p95 === 0 ? (grewMs === 0 ? 0 : Infinity) : (grewMs / before.p95) * 100;
-        const regressed = grewMs > REGRESSION_NOISE_MS && changePct > maxPct;
-        return { outcome, baselineP95Ms: before.p95, currentP95Ms: now.p95, changePct, status: regressed ? 'fail' : 'pass' };
-    });
-}
-function baselineGate(stats, baseline, rows, maxPct) {
-    const limit = `+${maxPct}% p95`;
-    const compared = rows.filter((row) => row.status !== 'skip');
-    const changes = compared.map((row) => row.changePct ?? 0);
-    const figure = changes.length === 0 ? '-' : formatChange(Math.max(...changes));
-    const failures = compared
-        .filter((row) => row.status === 'fail')
-        .map((row) => `p95 wait of ${row.outcome} calls grew from ${formatMs(row.baselineP95Ms)} to ${formatMs(row.currentP95Ms)} ` +
-        `(${formatChange(row.changePct)}, max-regression ${maxPct}%)`);
-    const limitMs = stats.maxWait.limitMs;
-    if (limitMs !== null && baseline.maxWait.exceeded === 0 && stats.maxWait.exceeded > 0) {
-        failures.push(`the baseline kept every call within max-wait ${formatMs(limitMs)}, this run went over on ${plural(stats.maxWait.exceeded, 'call')}`);
-    }
-    if (failures.length > 0)
-        return { name: 'baseline', limit, figure, status: 'fail', message: `${stats.name}: ${failures.join('; ')}` };
-    if (compared.length === 0) {
-        return {
-            name: 'baseline',
-            limit,
-            figure,
-            status: 'warn',
-            message: `${stats.name}: nothing to compare with the baseline (${rows.map((row) => row.note).join(', ')})`,
-        };
-    }
-    const detail = compared.map((row) => `${row.outcome} ${formatMs(row.baselineP95Ms)} -> ${formatMs(row.currentP95Ms)}`).join(', ');
-    return { name: 'baseline', limit, figure, status: 'pass', message: `${stats.name}: p95 wait within ${maxPct}% of the baseline (${detail})` };
-}
-/** Reads a baseline stats file; anything wrong with it is a warning, so a first run (no baseline yet) still passes. */
-function loadBaseline(path) {
-    let text;
-    try {
-        text = (0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8');
-    }
-    catch (err) {
-        const missing = err.code === 'ENOENT';
-        return { path, warning: missing ? `${path} does not exist (a first run has no baseline yet)` : `cannot read ${path}: ${messageOf(err)}` };
-    }
-    let parsed;
-    try {
-        parsed = JSON.parse(text);
-    }
-    catch (err) {
-        return { path, warning: `${path} is not JSON: ${messageOf(err)}` };
-    }
-    const missing = missingBaselineField(parsed);
-    if (missing)
-        return { path, warning: `${path} is not a stats file of this action (version ${STATS_VERSION}): ${missing}` };
-    return { path, stats: parsed };
-}
-/** The first field the gates need that the parsed file lacks, or null. */
-function missingBaselineField(parsed) {
-    if (field(parsed, ['version']) !== STATS_VERSION)
-        return `version is not ${STATS_VERSION}`;
-    const numbers = [
-        ['calls', 'answered'],
-        ['calls', 'gaveUp'],
-        ['waitMs', 'answered', 'p95'],
-        ['waitMs', 'gaveUp', 'p95'],
-        ['maxWait', 'exceeded'],
-    ];
-    for (const path of numbers) {
-        if (typeof field(parsed, path) !== 'number')
-            return `${path.join('.')} is not a number`;
-    }
-    return null;
-}
-function field(value, path) {
-    let at = value;
-    for (const key of path) {
-        if (typeof at !== 'object' || at === null)
-            return undefined;
-        at = at[key];
-    }
-    return at;
-}
-/** `max-regression`: a percentage such as `20%` or `0%`; empty means the default 20%. */
-function parseMaxRegression(input, value) {
-    const text = value.trim();
-    if (text === '')
-        return DEFAULT_MAX_REGRESSION_PCT;
-    const match = /^(\d+(?:\.\d+)?)\s*%$/.exec(text);
-    if (!match)
-        throw new InputError(input, value, 'expected a percentage of growth allowed for the p95 wait', '20%');
-    return Number(match[1]);
-}
-
-;// CONCATENATED MODULE: external "node:readline"
-const external_node_readline_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:readline");
-var external_node_readline_default = /*#__PURE__*/__nccwpck_require__.n(external_node_readline_namespaceObject);
-;// CONCATENATED MODULE: ./src/record/previews.ts
-// Payload previews for the job summary, read back from the traffic log (they are already
-// redacted there). Reads only the head of the log, so the post step stays quick.
-
-
-const MAX_SCAN_BYTES = 16 * 1024 * 1024;
-async function readPayloadPreviews(logFile, limit) {
-    const previews = [];
-    let stream;
-    try {
-        stream = external_node_fs_default().createReadStream(logFile, { encoding: 'utf8', end: MAX_SCAN_BYTES });
-    }
-    catch {
-        return previews;
-    }
-    stream.on('error', () => { });
-    const lines = external_node_readline_default().createInterface({ input: stream, crlfDelay: Infinity });
-    try {
-        for await (const line of lines) {
-            if (!line.includes('"preview"'))
-                continue;
-            try {
-                const ev = JSON.parse(line);
-                if (ev.event === 'data' && typeof ev.preview === 'string' && ev.conn !== undefined && ev.dir) {
-                    previews.push({ conn: ev.conn, call: ev.call ?? null, dir: ev.dir, text: ev.preview });
-                }
-            }
-            catch {
-                /* a torn last line of a killed daemon */
-            }
-            if (previews.length >= limit)
-                break;
-        }
-    }
-    catch {
-        /* unreadable log: no previews */
-    }
-    finally {
-        lines.close();
-        stream.destroy();
-    }
-    return previews;
-}
-
-;// CONCATENATED MODULE: ./src/render/report.ts
-// What the report says, independent of where it is shown: the job summary (markdown) and the terminal (plain
-// text) render these same sections, so the two never disagree. Cells hold raw text; each renderer escapes.
-
-/** Longest user-controlled text shown in one cell; the stats file keeps the full value. */
-const CELL_TEXT_LIMIT = 200;
-const PAYLOAD_PREVIEWS_LIMIT = 50;
-const PAYLOAD_PREVIEW_CHARS = 120;
-function headline(stats, gates) {
-    const name = clip(stats.name);
-    const failed = gates.gates.filter((gate) => gate.status === 'fail');
-    const worst = stats.maxWait.worst;
-    const limitMs = stats.maxWait.limitMs;
-    if (failed.some((gate) => gate.name === 'max-wait') && worst && limitMs !== null) {
-        return {
-            verdict: 'fail',
-            text: `${name}: the app waited ${formatMs(worst.waitMs)} on ${plural(stats.maxWait.exceeded, 'call')} (max-wait ${formatMs(limitMs)})`,
-        };
-    }
-    if (failed.length > 0)
-        return { verdict: 'fail', text: clip(failed[0].message, CELL_TEXT_LIMIT * 2) };
-    if (stats.calls.total === 0)
-        return { verdict: 'warn', text: `${name}: no calls went through the proxy` };
-    const longest = stats.slowest[0]?.waitMs ?? 0;
-    const delayed = stats.delayedCalls;
-    if (limitMs !== null) {
-        if (delayed.total > 0 && delayed.gaveUp === delayed.total) {
-            return { verdict: 'pass', text: `${name}: the app gave up within ${formatMs(delayed.gaveUpMaxWaitMs)} on all ${plural(delayed.total, 'delayed call')}` };
-        }
-        // Only calls that were answered or given up on say how the app reacted; say the still-waiting ones apart.
-        const reacted = delayed.answered + delayed.gaveUp;
-        const tail = [
-            reacted > 0 ? `it gave up on ${delayed.gaveUp} of ${plural(reacted, 'delayed call')}` : '',
-            delayed.unfinished > 0 ? `${plural(delayed.unfinished, 'delayed call')} still waiting at the end` : '',
-        ].filter(Boolean);
-        return {
-            verdict: 'pass',
-            text: `${name}: the app waited at most ${formatMs(longest)} on all ${plural(stats.calls.total, 'call')} (max-wait ${formatMs(limitMs)})${tail.map((t) => `; ${t}`).join('')}`,
-        };
-    }
-    const baselinePassed = gates.gates.find((gate) => gate.name === 'baseline' && gate.status === 'pass');
-    if (baselinePassed)
-        return { verdict: 'pass', text: clip(baselinePassed.message, CELL_TEXT_LIMIT * 2) };
-    return {
-        verdict: 'info',
-        text: `${name}: ${plural(stats.calls.total, 'call')}, ${formatCount(delayed.total)} delayed; the app waited up to ${formatMs(longest)} (no max-wait set)`,
-    };
-}
-/** Warning gates, then what the recording itself has to say (a capped traffic log, say). */
-function warnings(stats, gates) {
-    const notes = [...gates.gates.filter((gate) => gate.status === 'warn').map((gate) => gate.message), ...(stats.notes ?? [])];
-    return notes.map((note) => clip(note, CELL_TEXT_LIMIT * 2));
-}
-function settingsTable(stats) {
-    const faults = stats.policy.faults.length === 0 ? 'none' : { code: clip(stats.policy.faults.join(', '), CELL_TEXT_LIMIT * 2) };
-    return {
-        header: ['Setting', 'Value'],
-        rows: [
-            ['Service', clip(stats.name)],
-            ['Target', { code: clip(stats.target) }],
-            ['Listening on', { code: clip(stats.listen) }],
-            ['Delay', { code: clip(stats.policy.delay) }],
-            ['Delay per', clip(stats.policy.delayPer)],
-            ['Direction', clip(stats.policy.direction)],
-            ['Faults', faults],
-            ['Max-wait', stats.maxWait.limitMs === null ? 'not set' : formatMs(stats.maxWait.limitMs)],
-            ['Seed', `${stats.seed} (set seed: ${stats.seed} to replay the same delays and faults)`],
-            ['Ran', `${stats.startedAt} to ${stats.endedAt ?? 'still running'} (${formatMs(stats.durationMs)})`],
-        ],
-    };
-}
-function outcomeTable(stats) {
-    const row = (label, summary) => [
-        label,
-        formatCount(summary.count),
-        ...(summary.count === 0 ? ['-', '-', '-', '-'] : [formatMs(summary.p50), formatMs(summary.p95), formatMs(summary.p99), formatMs(summary.max)]),
-    ];
-    const { waitMs } = stats;
-    return {
-        header: ['Outcome', 'Calls', 'Wait p50', 'p95', 'p99', 'max'],
-        right: [1, 2, 3, 4, 5],
-        rows: [
-            row('answered', waitMs.answered),
-            row('gave up (client closed)', waitMs.gaveUp),
-            row('upstream closed', waitMs.upstreamClosed),
-            row('unfinished (at shutdown)', waitMs.unfinished),
-            ['all calls', formatCount(stats.calls.total), '', '', '', ''],
-            ['delay added by the proxy', `${formatCount(stats.delayedCalls.total)} delayed`, formatMs(stats.delayMs.p50), formatMs(stats.delayMs.p95), formatMs(stats.delayMs.p99), formatMs(stats.delayMs.max)],
-        ],
-    };
-}
-/** One sentence on connections, bytes and socket errors. */
-function trafficLine(stats) {
-    const { connections, bytes, errors } = stats;
-    const failed = connections.failed > 0 ? `, ${formatCount(connections.failed)} could not reach the target` : '';
-    const open = connections.open > 0 ? `, ${formatCount(connections.open)} still open` : '';
-    const pending = stats.calls.pending > 0 ? `; ${plural(stats.calls.pending, 'call')} still waiting` : '';
-    const codes = Object.entries(errors.byCode)
-        .map(([code, n]) => `${clip(code, 40)} x${n}`)
-        .join(', ');
-    const errorText = errors.total > 0 ? `; ${plural(errors.total, 'socket error')} (${codes})` : '';
-    return (`${plural(connections.total, 'connection')}${failed}${open}; ${formatBytes(bytes.upstream)} to the target, ` +
-        `${formatBytes(bytes.downstream)} back${pending}${errorText}`);
-}
-const STATUS_WORD = { pass: 'pass', fail: 'FAIL', warn: 'warning' };
-function gatesTable(gates) {
-    return {
-        header: ['Gate', 'Limit', 'This run', 'Result', 'Detail'],
-        rows: gates.gates.map((gate) => [gate.name, gate.limit, gate.figure, STATUS_WORD[gate.status], clip(gate.message, CELL_TEXT_LIMIT * 2)]),
-    };
-}
-function baselineTable(gates) {
-    return {
-        header: ['Outcome', 'Baseline p95', 'This run p95', 'Change', 'Result'],
-        right: [1, 2, 3],
-        rows: gates.baselineRows.map((row) => [
-            row.outcome,
-            formatMs(row.baselineP95Ms),
-            formatMs(row.currentP95Ms),
-            formatChange(row.changePct),
-            row.status === 'skip' ? `skipped: ${row.note ?? ''}` : STATUS_WORD[row.status],
-        ]),
-    };
-}
-function slowestTable(stats) {
-    return {
-        header: ['Call', 'Connection', 'Call on connection', 'Wait', 'Delay', 'Outcome'],
-        right: [0, 1, 2, 3, 4],
-        rows: stats.slowest.map((ref) => [String(ref.call), String(ref.conn), String(ref.connCall), formatMs(ref.waitMs), formatMs(ref.delayMs), ref.outcome]),
-    };
-}
-function connectionsTable(stats) {
-    return {
-        header: ['Connection', 'Client', 'Opened at', 'Duration', 'Calls', 'Bytes up', 'Bytes down', 'Closed'],
-        right: [0, 2, 3, 4, 5, 6],
-        rows: stats.connectionRows.map((row) => [
-            String(row.conn),
-            { code: clip(row.client) },
-            `+${formatMs(row.openedMs)}`,
-            row.durationMs === null ? 'open' : formatMs(row.durationMs),
-            formatCount(row.calls),
-            formatBytes(row.bytesUp),
-            formatBytes(row.bytesDown),
-            row.closeReason === null ? 'still open' : row.error ? `${row.closeReason}: ${clip(row.error)}` : row.closeReason,
-        ]),
-    };
-}
-/** Why the connection table is short, or null when it lists every connection. */
-function connectionsLeftOut(stats) {
-    if (stats.connectionRowsOmitted === 0)
-        return null;
-    return `${plural(stats.connectionRowsOmitted, 'later connection')} left out: only the first ${stats.connectionRows.length} are listed.`;
-}
-function payloadTable(previews) {
-    return {
-        header: ['Call', 'Connection', 'Direction', 'First bytes'],
-        right: [0, 1],
-        rows: previews
-            .slice(0, PAYLOAD_PREVIEWS_LIMIT)
-            .map((p) => [p.call === null ? '-' : String(p.call), String(p.conn), p.dir === 'up' ? 'request' : 'response', { code: clip(p.text, PAYLOAD_PREVIEW_CHARS) }]),
-    };
-}
-function payloadsLeftOut(previews) {
-    const left = previews.length - PAYLOAD_PREVIEWS_LIMIT;
-    return left > 0 ? `${plural(left, 'more preview')} left out.` : null;
-}
-/** One-line description of a timeline point's calls, for chart captions. */
-function timelineCaption(stats) {
-    const per = stats.timeline.callsPerPoint;
-    return per === 1 ? 'one point per call' : `each point is the largest value among ${formatCount(per)} consecutive calls`;
-}
-/** User text cut to `limit` characters, on one line. */
-function clip(text, limit = CELL_TEXT_LIMIT) {
-    const oneLine = text.replace(/[\r\n]+/g, ' ');
-    return oneLine.length > limit ? `${oneLine.slice(0, limit - 1)}…` : oneLine;
-}
-
-;// CONCATENATED MODULE: ./src/render/summary.ts
-// The job summary: the report as GitHub-flavoured markdown. Every list is capped (GitHub rejects a step summary
-// over 1 MiB) and every user-controlled string is escaped, so a service name cannot inject markup.
-
-
-const VERDICT_ICON = { pass: '✅', fail: '❌', warn: '⚠️', info: 'ℹ️' };
-/** Line colours of the chart, matched by the coloured squares of its legend. */
-const DELAY_COLOUR = '#f28e2b';
-const WAIT_COLOUR = '#4e79a7';
-/** Points that still get a label each on the chart's x-axis. */
-const MAX_LABELLED_POINTS = 20;
-function renderSummaryMarkdown(stats, gates, opts = {}) {
-    const top = headline(stats, gates);
-    const parts = [`### ${VERDICT_ICON[top.verdict]} ${escapeMarkdown(top.text)}`];
-    for (const warning of warnings(stats, gates))
-        parts.push(`> ⚠️ ${escapeMarkdown(warning)}`);
-    parts.push(markdownTable(outcomeTable(stats)), escapeMarkdown(trafficLine(stats)));
-    if (gates.gates.length > 0)
-        parts.push('#### Gates', markdownTable(gatesTable(gates)));
-    if (gates.baselineRows.length > 0)
-        parts.push('#### Compared with the baseline', markdownTable(baselineTable(gates)));
-    if (stats.timeline.points.length > 0)
-        parts.push('#### Delay and wait per call', timelineChart(stats));
-    if (stats.slowest.length > 0)
-        parts.push('#### Slowest calls', markdownTable(slowestTable(stats)));
-    parts.push('#### Settings', markdownTable(settingsTable(stats)));
-    if (stats.connectionRows.length > 0) {
-        const leftOut = connectionsLeftOut(stats);
-        const body = markdownTable(connectionsTable(stats)) + (leftOut ? `\n\n${escapeMarkdown(leftOut)}` : '');
-        parts.push(details(`Traffic in short: ${plural(stats.connections.total, 'connection')}`, body));
-    }
-    const previews = opts.payloadPreviews ?? [];
-    if (previews.length > 0) {
-        const leftOut = payloadsLeftOut(previews);
-        parts.push(details('Payload previews', markdownTable(payloadTable(previews)) + (leftOut ? `\n\n${escapeMarkdown(leftOut)}` : '')));
-    }
-    return `${parts.join('\n\n')}\n`;
-}
-/** A Mermaid line chart (GitHub renders Mermaid in job summaries); all its text is ours, so nothing to escape. */
-function timelineChart(stats) {
-    const points = stats.timeline.points;
-    // Past a few points, one label per point overlaps into a smear: a numeric range labels itself.
-    const xAxis = points.length <= MAX_LABELLED_POINTS
-        ? `[${points.map((p) => `"${p.fromCall}"`).join(', ')}]`
-        : `${points[0].fromCall} --> ${points[points.length - 1].toCall}`;
-    const delays = points.map((p) => Math.round(p.maxDelayMs)).join(', ');
-    const waits = points.map((p) => Math.round(p.maxWaitMs)).join(', ');
-    const top = Math.max(1, ...points.map((p) => Math.ceil(Math.max(p.maxDelayMs, p.maxWaitMs))));
-    const chart = [
-        '```mermaid',
-        `%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "${DELAY_COLOUR}, ${WAIT_COLOUR}"}}}}%%`,
-        'xychart-beta',
-        '    title "Delay and wait per call (ms)"',
-        `    x-axis "call" ${xAxis}`,
-        `    y-axis "ms" 0 --> ${top}`,
-        `    line [${delays}]`,
-        `    line [${waits}]`,
-        '```',
-    ].join('\n');
-    return `${chart}\n\n🟧 delay the proxy added · 🟦 how long the app waited (${timelineCaption(stats)})`;
-}
-function details(summary, body) {
-    return `<details><summary>${escapeMarkdown(summary)}</summary>\n\n${body}\n\n</details>`;
-}
-function markdownTable(table) {
-    const right = new Set(table.right ?? []);
-    const header = `| ${table.header.map(escapeMarkdown).join(' | ')} |`;
-    const rule = `|${table.header.map((_, i) => (right.has(i) ? ' ---: ' : ' --- ')).join('|')}|`;
-    const rows = table.rows.map((row) => `| ${row.map(markdownCell).join(' | ')} |`);
-    return [header, rule, ...rows].join('\n');
-}
-function markdownCell(cell) {
-    if (typeof cell === 'string')
-        return escapeMarkdown(cell);
-    // Escapes do not work inside backtick code spans, and a `|` would still split the table: use HTML code instead.
-    return `<code>${escapeMarkdown(cell.code)}</code>`;
-}
-/**
- * Text safe anywhere in markdown and inline HTML, except at a line start (we never put it there): characters that
- * could start markup (HTML, emphasis, links, tables, math, mentions, issue links) become numeric character
- * references, which GitHub shows as the characters themselves.
- */
-function escapeMarkdown(text) {
-    return text.replace(/[\r\n]+/g, ' ').replace(/[&<>"\\`*_[\]|~$@#!]/g, (ch) => `&#${ch.charCodeAt(0)};`);
-}
-
-;// CONCATENATED MODULE: ./src/render/terminal.ts
-// The report as plain text for a terminal (the CLI prints it): aligned columns, no markup.
-
-
-const VERDICT_WORD = { pass: 'PASS', fail: 'FAIL', warn: 'WARN', info: 'INFO' };
-/** Columns of the text chart; wider would wrap in an 80-column terminal. */
-const CHART_COLUMNS = 60;
-const BLOCKS = ' ▁▂▃▄▅▆▇█';
-function renderTerminal(stats, gates) {
-    const top = headline(stats, gates);
-    const parts = [`${VERDICT_WORD[top.verdict]}  ${plain(top.text)}`];
-    for (const warning of warnings(stats, gates))
-        parts.push(`WARN  ${plain(warning)}`);
-    parts.push(textTable(outcomeTable(stats)), plain(trafficLine(stats)));
-    if (gates.gates.length > 0)
-        parts.push(section('Gates', textTable(gatesTable(gates))));
-    if (gates.baselineRows.length > 0)
-        parts.push(section('Compared with the baseline', textTable(baselineTable(gates))));
-    if (stats.timeline.points.length > 0)
-        parts.push(section('Delay and wait per call', textChart(stats)));
-    if (stats.slowest.length > 0)
-        parts.push(section('Slowest calls', textTable(slowestTable(stats))));
-    parts.push(section('Settings', textTable(settingsTable(stats))));
-    if (stats.connectionRows.length > 0) {
-        const leftOut = connectionsLeftOut(stats);
-        parts.push(section('Connections', textTable(connectionsTable(stats)) + (leftOut ? `\n${leftOut}` : '')));
-    }
-    return `${parts.join('\n\n')}\n`;
-}
-function section(title, body) {
-    return `${title}\n${body}`;
-}
-function textTable(table) {
-    const right = new Set(table.right ?? []);
-    const rows = [table.header, ...table.rows.map((row) => row.map(cellText))];
-    const widths = table.header.map((_, col) => Math.max(...rows.map((row) => width(row[col] ?? ''))));
-    const line = (row) => row
-        .map((cell, col) => {
-        const pad = ' '.repeat(widths[col] - width(cell));
-        return right.has(col) ? pad + cell : col === row.length - 1 ? cell : cell + pad;
-    })
-        .join('  ')
-        .trimEnd();
-    const rule = widths.map((w) => '-'.repeat(w)).join('  ');
-    return [line(rows[0]), rule, ...rows.slice(1).map(line)].join('\n');
-}
-/** Two rows of block characters on one scale: a picture of when the delays came and how the waits followed. */
-function textChart(stats) {
-    const points = stats.timeline.points;
-    const perColumn = Math.ceil(points.length / CHART_COLUMNS);
-    const columns = [];
-    for (let i = 0; i < points.length; i += perColumn) {
-        const group = points.slice(i, i + perColumn);
-        columns.push({ delay: Math.max(...group.map((p) => p.maxDelayMs)), wait: Math.max(...group.map((p) => p.maxWaitMs)) });
-    }
-    const top = Math.max(...columns.map((c) => Math.max(c.delay, c.wait)));
-    const bar = (ms) => (top <= 0 ? BLOCKS[1] : BLOCKS[Math.max(1, Math.round((ms / top) * (BLOCKS.length - 1)))]);
-    const first = points[0].fromCall;
-    const last = points[points.length - 1].toCall;
-    return [
-        `delay  ${columns.map((c) => bar(c.delay)).join('')}`,
-        `wait   ${columns.map((c) => bar(c.wait)).join('')}`,
-        `       calls ${first} to ${last}; full height = ${formatMs(top)}; ${timelineCaption(stats)}`,
-    ].join('\n');
-}
-function cellText(cell) {
-    return plain(typeof cell === 'string' ? cell : cell.code);
-}
-/** User text without control characters, so it cannot move the cursor or recolour the terminal. */
-function plain(text) {
-    // eslint-disable-next-line no-control-regex
-    return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
-}
-function width(text) {
-    return [...text].length;
-}
-
-;// CONCATENATED MODULE: ./src/action/report.ts
-// The end of a proxy's life in a job: stop the daemon, read its statistics, write the job
-// summary and apply the gates. Shared by the post step and by main's `run` mode.
-
-
-
-
-
-
-
-
-
-/** Stops the proxy, reports, and fails the step when a gate fails. Never throws. */
-async function stopAndReport(state) {
-    const how = await stopDaemon(state.pid, state.dir);
-    if (how !== 'stopped') {
-        const tail = lastLines(state.daemonLog, 10);
-        const why = how === 'already-gone' ? 'had already exited' : 'did not stop within 5 s and was killed';
-        warning(`${state.name}: the proxy ${why}; reporting from its last flushed statistics.${tail.length ? `\nLast log lines:\n${tail.join('\n')}` : ''}`);
-    }
-    const stats = readStats(state.files.statsFile);
-    if (!stats) {
-        warning(`${state.name}: no statistics at ${state.files.statsFile}; nothing to report.`);
-        return;
-    }
-    const gates = evaluateGates(stats, {
-        baseline: state.baseline ? loadBaseline(state.baseline) : null,
-        maxRegressionPct: state.maxRegressionPct,
-    });
-    info(renderTerminal(stats, gates));
-    if (state.summary) {
-        try {
-            const previews = state.logPayload ? await readPayloadPreviews(state.files.logFile, PAYLOAD_PREVIEWS_LIMIT) : [];
-            await summary.addRaw(renderSummaryMarkdown(stats, gates, { payloadPreviews: previews })).write();
-        }
-        catch (err) {
-            warning(`${state.name}: could not write the job summary: ${messageOf(err)}`);
-        }
-    }
-    for (const gate of gates.gates) {
-        if (gate.status === 'warn')
-            warning(gate.message, { title: `slow-proxy ${gate.name}` });
-        // One error annotation per failing gate; setting the exit code instead of calling setFailed
-        // keeps it from adding a second annotation with the same text.
-        if (gate.status === 'fail')
-            error(gate.message, { title: `slow-proxy ${gate.name}` });
-    }
-    if (!gates.passed)
-        process.exitCode = ExitCode.Failure;
-}
-function readStats(file) {
-    try {
-        return JSON.parse(external_node_fs_default().readFileSync(file, 'utf8'));
-    }
-    catch {
-        return null;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/action/state.ts
-// What main leaves for post, through the runner's step state (GITHUB_STATE / STATE_*),
-// in one JSON value so the two steps cannot disagree on a key.
-
-const KEY = 'slow-proxy';
-function saveProxyState(state) {
-    saveState(KEY, JSON.stringify(state));
-}
-/** The state main saved, or null when main started nothing. */
-function loadProxyState() {
-    const raw = core.getState(KEY);
-    if (!raw)
-        return null;
-    try {
-        return JSON.parse(raw);
-    }
-    catch {
-        return null;
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/policy/syntax.ts
 // Shared by every parser of the policy language: inner readers throw a SyntaxProblem that
 // says what is wrong with one piece, and the public parse functions turn it into an
@@ -44717,6 +43510,591 @@ function formatFault(spec) {
     return parts.filter((part) => part !== '').join(' ');
 }
 
+;// CONCATENATED MODULE: ./src/render/format.ts
+// Number formatting shared by the job summary and the terminal report, so both say the same thing.
+/** A duration for people: `0.4 ms`, `310 ms`, `2 s`, `20.1 s`, `2 min 5 s`, `1 h 3 min`; `-` when unknown. */
+function formatMs(ms) {
+    if (ms === null || !Number.isFinite(ms))
+        return ms === Infinity ? 'for ever' : '-';
+    if (ms < 0)
+        return `-${formatMs(-ms)}`;
+    if (ms < 10)
+        return `${trimZero((Math.round(ms * 10) / 10).toFixed(1))} ms`;
+    if (Math.round(ms) < 1000)
+        return `${Math.round(ms)} ms`;
+    const tenthsOfSecond = Math.round(ms / 100);
+    if (tenthsOfSecond < 600)
+        return `${trimZero((tenthsOfSecond / 10).toFixed(1))} s`;
+    const seconds = Math.round(ms / 1000);
+    if (seconds < 3600)
+        return joinUnits(Math.floor(seconds / 60), 'min', seconds % 60, 's');
+    const minutes = Math.round(seconds / 60);
+    return joinUnits(Math.floor(minutes / 60), 'h', minutes % 60, 'min');
+}
+/** A byte count: `512 B`, `1.5 KiB`, `20 MiB`. */
+function formatBytes(bytes) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit += 1;
+    }
+    return unit === 0 ? `${value} B` : `${trimZero(value.toFixed(value < 10 ? 1 : 0))} ${units[unit]}`;
+}
+/** A signed percentage change: `+45%`, `-12%`, `+0%`; `new` when there was nothing to compare with. */
+function formatChange(pct) {
+    if (pct === null)
+        return '-';
+    if (!Number.isFinite(pct))
+        return 'new';
+    const rounded = Math.abs(pct) < 10 ? Math.round(pct * 10) / 10 : Math.round(pct);
+    return `${rounded < 0 ? '' : '+'}${rounded}%`;
+}
+/** A count with thousands separators (`100,000`), stable whatever the machine's locale. */
+function formatCount(n) {
+    return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+/** `1 call`, `3 calls`. */
+function plural(n, word, words = `${word}s`) {
+    return `${formatCount(n)} ${n === 1 ? word : words}`;
+}
+function trimZero(fixed) {
+    return fixed.endsWith('.0') ? fixed.slice(0, -2) : fixed;
+}
+function joinUnits(big, bigUnit, small, smallUnit) {
+    return small === 0 ? `${big} ${bigUnit}` : `${big} ${bigUnit} ${small} ${smallUnit}`;
+}
+
+// EXTERNAL MODULE: ./node_modules/hdr-histogram-js/dist/index.js
+var dist = __nccwpck_require__(2960);
+;// CONCATENATED MODULE: ./src/record/stats.ts
+// Timeout statistics from the engine's events: how long the app waited per call and how each call ended.
+// Memory stays constant however long the proxy runs: percentiles come from HDR histograms, and every list
+// (slowest calls, connection rows, timeline points, error codes) has a fixed bound.
+
+const STATS_VERSION = 1;
+/** Connections listed one by one in the stats file; later ones are only counted. */
+const CONNECTION_ROWS_LIMIT = 100;
+/** Most points of the delay/wait timeline; neighbouring calls are merged as calls grow. */
+const TIMELINE_POINTS_LIMIT = 200;
+const SLOWEST_LIMIT = 10;
+/** Distinct socket error codes counted by name; the rest are counted as `other`. */
+const ERROR_CODES_LIMIT = 20;
+const ERROR_MESSAGE_LIMIT = 200;
+const OUTCOME_KEY = {
+    answered: 'answered',
+    'gave-up': 'gaveUp',
+    'upstream-closed': 'upstreamClosed',
+    unfinished: 'unfinished',
+};
+const OUTCOME_KEYS = (/* unused pure expression or super */ null && (['answered', 'gaveUp', 'upstreamClosed', 'unfinished']));
+/** An exact count and maximum next to an HDR histogram of microseconds (ms resolution is too coarse for fast calls). */
+class Distribution {
+    histogram = build({ bitBucketSize: 'packed' });
+    count = 0;
+    maxMs = 0;
+    record(ms) {
+        this.histogram.recordValue(Math.max(0, Math.round(ms * 1000)));
+        this.count += 1;
+        this.maxMs = Math.max(this.maxMs, ms);
+    }
+    /** The summary with `extra` values added, without changing this distribution. */
+    summary(extra = []) {
+        if (extra.length === 0)
+            return summarise(this.histogram, this.count, this.maxMs);
+        const merged = build({ bitBucketSize: 'packed' });
+        merged.add(this.histogram);
+        let maxMs = this.maxMs;
+        for (const ms of extra) {
+            merged.recordValue(Math.max(0, Math.round(ms * 1000)));
+            maxMs = Math.max(maxMs, ms);
+        }
+        return summarise(merged, this.count + extra.length, maxMs);
+    }
+}
+function summarise(histogram, count, maxMs) {
+    // HDR reports the top of a value's bucket; clamping keeps p99 <= max.
+    const at = (pct) => (count === 0 ? 0 : Math.min(round1(histogram.getValueAtPercentile(pct) / 1000), round1(maxMs)));
+    return { count, p50: at(50), p95: at(95), p99: at(99), max: round1(maxMs) };
+}
+/** Per-call delay and wait, merged two neighbouring buckets into one whenever the calls outgrow the limit. */
+class Timeline {
+    firstCall;
+    buckets = [];
+    callsPerBucket = 1;
+    constructor(firstCall) {
+        this.firstCall = firstCall;
+    }
+    add(call, delayMs, waitMs) {
+        const index = call - this.firstCall;
+        if (index < 0)
+            return;
+        while (index >= TIMELINE_POINTS_LIMIT * this.callsPerBucket)
+            this.halve();
+        const slot = Math.floor(index / this.callsPerBucket);
+        this.buckets[slot] = mergeBuckets(this.buckets[slot], { calls: 1, maxDelayMs: delayMs, maxWaitMs: waitMs });
+    }
+    /** A copy, so pending calls can be added for a snapshot without staying in the record. */
+    copy() {
+        const twin = new Timeline(this.firstCall);
+        twin.buckets = this.buckets.map((b) => (b ? { ...b } : undefined));
+        twin.callsPerBucket = this.callsPerBucket;
+        return twin;
+    }
+    toJSON() {
+        const points = [];
+        this.buckets.forEach((bucket, slot) => {
+            if (!bucket)
+                return;
+            const fromCall = this.firstCall + slot * this.callsPerBucket;
+            points.push({
+                fromCall,
+                toCall: fromCall + this.callsPerBucket - 1,
+                calls: bucket.calls,
+                maxDelayMs: round1(bucket.maxDelayMs),
+                maxWaitMs: round1(bucket.maxWaitMs),
+            });
+        });
+        return { callsPerPoint: this.callsPerBucket, points };
+    }
+    halve() {
+        const merged = [];
+        for (let i = 0; i < this.buckets.length; i += 2) {
+            const pair = mergeBuckets(this.buckets[i], this.buckets[i + 1]);
+            merged[i / 2] = pair;
+        }
+        this.buckets = merged;
+        this.callsPerBucket *= 2;
+    }
+}
+function mergeBuckets(a, b) {
+    if (!a || !b)
+        return a ?? (b ? { ...b } : undefined);
+    return { calls: a.calls + b.calls, maxDelayMs: Math.max(a.maxDelayMs, b.maxDelayMs), maxWaitMs: Math.max(a.maxWaitMs, b.maxWaitMs) };
+}
+/** Keeps the `limit` longest waits, longest first (ties: earlier call first). */
+function insertSlowest(slowest, ref) {
+    if (slowest.length === SLOWEST_LIMIT && !isSlower(ref, slowest[slowest.length - 1]))
+        return;
+    let at = slowest.length;
+    while (at > 0 && isSlower(ref, slowest[at - 1]))
+        at -= 1;
+    slowest.splice(at, 0, ref);
+    if (slowest.length > SLOWEST_LIMIT)
+        slowest.pop();
+}
+function isSlower(a, b) {
+    return a.waitMs > b.waitMs || (a.waitMs === b.waitMs && a.call < b.call);
+}
+function round1(ms) {
+    return Math.round(ms * 10) / 10;
+}
+class StatsRecorder {
+    meta;
+    /** Calls waiting for their end, by call number; their records are the engine's live objects. */
+    pending = new Map();
+    highestCall = 0;
+    highestConn = 0;
+    /** Calls and connections numbered up to these started before the last reset and are not counted. */
+    resetAtCall = 0;
+    oneWay = 0;
+    resetAtConn = 0;
+    openConnections = 0;
+    connectionsTotal = 0;
+    connectionsFailed = 0;
+    closeReasons = {};
+    bytesUpstream = 0;
+    bytesDownstream = 0;
+    waits = newWaits();
+    delays = new Distribution();
+    delayed = newDelayed();
+    exceeded = 0;
+    slowest = [];
+    timeline = new Timeline(1);
+    rows = new Map();
+    rowsOmitted = 0;
+    errorsTotal = 0;
+    errorsByCode = {};
+    constructor(meta) {
+        this.meta = meta;
+    }
+    /** Subscribes to every event the statistics need. */
+    attach(engine) {
+        engine.on('open', (info) => this.onOpen(info));
+        engine.on('data', (ev) => this.onData(ev));
+        engine.on('callStart', (call) => this.onCallStart(call));
+        engine.on('callEnd', (call) => this.onCallEnd(call));
+        engine.on('close', (ev) => this.onClose(ev));
+        engine.on('error', (ev) => this.onError(ev));
+    }
+    onOpen(info) {
+        this.highestConn = Math.max(this.highestConn, info.conn);
+        this.openConnections += 1;
+        this.connectionsTotal += 1;
+        if (this.rows.size >= CONNECTION_ROWS_LIMIT) {
+            this.rowsOmitted += 1;
+            return;
+        }
+        this.rows.set(info.conn, {
+            conn: info.conn,
+            client: info.client,
+            openedMs: round1(info.openedMs),
+            durationMs: null,
+            calls: 0,
+            bytesUp: 0,
+            bytesDown: 0,
+            closeReason: null,
+        });
+    }
+    onData(ev) {
+        const row = this.rows.get(ev.conn);
+        if (ev.dir === 'up') {
+            this.bytesUpstream += ev.bytes;
+            if (row)
+                row.bytesUp += ev.bytes;
+        }
+        else {
+            this.bytesDownstream += ev.bytes;
+            if (row)
+                row.bytesDown += ev.bytes;
+        }
+    }
+    onCallStart(call) {
+        this.highestCall = Math.max(this.highestCall, call.call);
+        if (call.call <= this.resetAtCall)
+            return;
+        this.pending.set(call.call, call);
+        const row = this.rows.get(call.conn);
+        if (row)
+            row.calls += 1;
+    }
+    onCallEnd(call) {
+        this.pending.delete(call.call);
+        if (call.call <= this.resetAtCall || call.outcome === null || call.endMs === null)
+            return;
+        if (call.outcome === 'one-way') {
+            this.oneWay += 1;
+            return;
+        }
+        const waitMs = call.endMs - call.startMs;
+        const key = OUTCOME_KEY[call.outcome];
+        this.waits[key].record(waitMs);
+        this.delays.record(call.delayMs);
+        if (call.delayMs > 0) {
+            this.delayed[key] += 1;
+            this.delayed.total += 1;
+            this.delayed.maxWaitMs = Math.max(this.delayed.maxWaitMs, waitMs);
+            if (key === 'gaveUp')
+                this.delayed.gaveUpMaxWaitMs = Math.max(this.delayed.gaveUpMaxWaitMs, waitMs);
+        }
+        if (this.meta.maxWaitMs !== null && waitMs > this.meta.maxWaitMs)
+            this.exceeded += 1;
+        insertSlowest(this.slowest, callRef(call, call.outcome, waitMs));
+        this.timeline.add(call.call, call.delayMs, waitMs);
+    }
+    onClose(ev) {
+        this.openConnections = Math.max(0, this.openConnections - 1);
+        if (ev.conn <= this.resetAtConn)
+            return;
+        this.closeReasons[ev.reason] = (this.closeReasons[ev.reason] ?? 0) + 1;
+        if (ev.reason === 'connect-failed')
+            this.connectionsFailed += 1;
+        const row = this.rows.get(ev.conn);
+        if (!row)
+            return;
+        row.durationMs = round1(Math.max(0, ev.tMs - row.openedMs));
+        row.closeReason = ev.reason;
+        row.bytesUp = ev.bytesUp;
+        row.bytesDown = ev.bytesDown;
+        if (ev.error !== undefined)
+            row.error = ev.error.slice(0, ERROR_MESSAGE_LIMIT);
+    }
+    onError(ev) {
+        this.errorsTotal += 1;
+        const code = ev.code ?? 'no code';
+        const key = code in this.errorsByCode || Object.keys(this.errorsByCode).length < ERROR_CODES_LIMIT ? code : 'other';
+        this.errorsByCode[key] = (this.errorsByCode[key] ?? 0) + 1;
+    }
+    /**
+     * Zeroes the statistics (control API): calls that started before the reset are not counted when they end,
+     * and only connections opened afterwards get rows. Connections still open stay counted as open.
+     */
+    reset() {
+        this.resetAtCall = this.highestCall;
+        this.resetAtConn = this.highestConn;
+        this.pending.clear();
+        this.connectionsTotal = 0;
+        this.connectionsFailed = 0;
+        this.closeReasons = {};
+        this.bytesUpstream = 0;
+        this.bytesDownstream = 0;
+        this.waits = newWaits();
+        this.delays = new Distribution();
+        this.delayed = newDelayed();
+        this.exceeded = 0;
+        this.oneWay = 0;
+        this.slowest = [];
+        this.timeline = new Timeline(this.resetAtCall + 1);
+        this.rows = new Map();
+        this.rowsOmitted = 0;
+        this.errorsTotal = 0;
+        this.errorsByCode = {};
+    }
+    snapshot(opts) {
+        const now = opts.unfinishedNow;
+        const pendingWaits = [];
+        const pendingDelays = [];
+        let exceeded = this.exceeded;
+        const slowest = [...this.slowest];
+        const timeline = now === undefined ? this.timeline : this.timeline.copy();
+        const delayed = { ...this.delayed };
+        if (now !== undefined) {
+            for (const call of this.pending.values()) {
+                const waitMs = Math.max(0, now - call.startMs);
+                pendingWaits.push(waitMs);
+                pendingDelays.push(call.delayMs);
+                if (this.meta.maxWaitMs !== null && waitMs > this.meta.maxWaitMs)
+                    exceeded += 1;
+                insertSlowest(slowest, callRef(call, 'unfinished', waitMs));
+                timeline.add(call.call, call.delayMs, waitMs);
+                if (call.delayMs > 0) {
+                    delayed.total += 1;
+                    delayed.unfinished += 1;
+                    delayed.maxWaitMs = Math.max(delayed.maxWaitMs, waitMs);
+                }
+            }
+        }
+        const waitMs = {
+            answered: this.waits.answered.summary(),
+            gaveUp: this.waits.gaveUp.summary(),
+            upstreamClosed: this.waits.upstreamClosed.summary(),
+            unfinished: this.waits.unfinished.summary(pendingWaits),
+        };
+        const calls = {
+            total: OUTCOME_KEYS.reduce((sum, key) => sum + waitMs[key].count, 0),
+            answered: waitMs.answered.count,
+            gaveUp: waitMs.gaveUp.count,
+            upstreamClosed: waitMs.upstreamClosed.count,
+            unfinished: waitMs.unfinished.count,
+            pending: this.pending.size,
+            oneWay: this.oneWay,
+        };
+        const roundedSlowest = slowest.map((ref) => ({ ...ref, waitMs: round1(ref.waitMs), delayMs: round1(ref.delayMs) }));
+        const endedAt = opts.endedAt;
+        return {
+            version: STATS_VERSION,
+            name: this.meta.name,
+            target: this.meta.target,
+            listen: this.meta.listen,
+            seed: this.meta.seed,
+            policy: { ...this.meta.policy, faults: [...this.meta.policy.faults] },
+            startedAt: this.meta.startedAt.toISOString(),
+            endedAt: endedAt ? endedAt.toISOString() : null,
+            durationMs: Math.max(0, (endedAt ?? new Date()).getTime() - this.meta.startedAt.getTime()),
+            connections: { total: this.connectionsTotal, open: this.openConnections, failed: this.connectionsFailed, closeReasons: { ...this.closeReasons } },
+            bytes: { upstream: this.bytesUpstream, downstream: this.bytesDownstream },
+            calls,
+            waitMs,
+            delayMs: this.delays.summary(pendingDelays),
+            delayedCalls: { ...delayed, maxWaitMs: round1(delayed.maxWaitMs), gaveUpMaxWaitMs: round1(delayed.gaveUpMaxWaitMs) },
+            maxWait: { limitMs: this.meta.maxWaitMs, exceeded, worst: exceeded > 0 ? roundedSlowest[0] : null },
+            slowest: roundedSlowest,
+            timeline: timeline.toJSON(),
+            connectionRows: [...this.rows.values()].map((row) => ({ ...row })),
+            connectionRowsOmitted: this.rowsOmitted,
+            errors: { total: this.errorsTotal, byCode: { ...this.errorsByCode } },
+        };
+    }
+}
+function callRef(call, outcome, waitMs) {
+    return { conn: call.conn, call: call.call, connCall: call.connCall, waitMs, delayMs: call.delayMs, outcome };
+}
+function newWaits() {
+    return { answered: new Distribution(), gaveUp: new Distribution(), upstreamClosed: new Distribution(), unfinished: new Distribution() };
+}
+function newDelayed() {
+    return { total: 0, answered: 0, gaveUp: 0, upstreamClosed: 0, unfinished: 0, maxWaitMs: 0, gaveUpMaxWaitMs: 0 };
+}
+
+;// CONCATENATED MODULE: ./src/record/gates.ts
+// Regression gates: decide pass/fail from a run's stats (max-wait) and from a baseline run's stats (max-regression).
+// The max-wait limit is the one the stats were recorded with (stats.maxWait.limitMs): only the recorder saw every
+// call, so only it can count the calls over the limit exactly.
+
+
+
+
+const DEFAULT_MAX_REGRESSION_PCT = 20;
+/**
+ * Growth of a p95 below this is never a regression: sub-millisecond waits double from scheduling jitter alone on a
+ * shared CI runner, and a percentage of almost nothing says nothing.
+ */
+const REGRESSION_NOISE_MS = 1;
+function evaluateGates(stats, opts = {}) {
+    const gates = [];
+    let baselineRows = [];
+    if (stats.maxWait.limitMs !== null)
+        gates.push(maxWaitGate(stats, stats.maxWait.limitMs));
+    if (opts.baseline) {
+        const maxPct = opts.maxRegressionPct ?? DEFAULT_MAX_REGRESSION_PCT;
+        if ('warning' in opts.baseline) {
+            gates.push({
+                name: 'baseline',
+                limit: `+${maxPct}% p95`,
+                figure: '-',
+                status: 'warn',
+                message: `${stats.name}: not compared with a baseline: ${opts.baseline.warning}`,
+            });
+        }
+        else {
+            baselineRows = compareP95(stats, opts.baseline.stats, maxPct);
+            gates.push(baselineGate(stats, opts.baseline.stats, baselineRows, maxPct));
+        }
+    }
+    return { gates, baselineRows, passed: gates.every((gate) => gate.status !== 'fail') };
+}
+function maxWaitGate(stats, limitMs) {
+    const limit = formatMs(limitMs);
+    const total = stats.calls.total;
+    const worst = stats.maxWait.worst;
+    if (stats.maxWait.exceeded > 0 && worst) {
+        return {
+            name: 'max-wait',
+            limit,
+            figure: `${formatMs(worst.waitMs)} (${stats.maxWait.exceeded} of ${plural(total, 'call')} over)`,
+            status: 'fail',
+            message: `${stats.name}: the app waited ${formatMs(worst.waitMs)} on ${stats.maxWait.exceeded} of ${plural(total, 'call')} ` +
+                `(max-wait ${limit}); worst: connection ${worst.conn}, call ${worst.call}, delay ${formatMs(worst.delayMs)}`,
+        };
+    }
+    if (total === 0) {
+        return {
+            name: 'max-wait',
+            limit,
+            figure: 'no calls',
+            status: 'warn',
+            message: `${stats.name}: no calls went through the proxy, so max-wait ${limit} checked nothing; does the app connect to the proxy's address?`,
+        };
+    }
+    const longest = stats.slowest[0]?.waitMs ?? 0;
+    return {
+        name: 'max-wait',
+        limit,
+        figure: formatMs(longest),
+        status: 'pass',
+        message: `${stats.name}: the app waited at most ${formatMs(longest)} on all ${plural(total, 'call')} (max-wait ${limit})`,
+    };
+}
+function compareP95(stats, baseline, maxPct) {
+    const classes = [
+        { outcome: 'answered', now: stats.waitMs.answered, before: baseline.waitMs.answered, nowCount: stats.calls.answered, beforeCount: baseline.calls.answered },
+        { outcome: 'gave up', now: stats.waitMs.gaveUp, before: baseline.waitMs.gaveUp, nowCount: stats.calls.gaveUp, beforeCount: baseline.calls.gaveUp },
+    ];
+    return classes.map(({ outcome, now, before, nowCount, beforeCount }) => {
+        if (nowCount === 0 || beforeCount === 0) {
+            const side = nowCount === 0 && beforeCount === 0 ? 'either run' : nowCount === 0 ? 'this run' : 'the baseline';
+            return {
+                outcome,
+                baselineP95Ms: beforeCount === 0 ? null : before.p95,
+                currentP95Ms: nowCount === 0 ? null : now.p95,
+                changePct: null,
+                status: 'skip',
+                note: `no ${outcome} calls in ${side}`,
+            };
+        }
+        const grewMs = now.p95 - before.p95;
+        const changePct = before.p95 === 0 ? (grewMs === 0 ? 0 : Infinity) : (grewMs / before.p95) * 100;
+        const regressed = grewMs > REGRESSION_NOISE_MS && changePct > maxPct;
+        return { outcome, baselineP95Ms: before.p95, currentP95Ms: now.p95, changePct, status: regressed ? 'fail' : 'pass' };
+    });
+}
+function baselineGate(stats, baseline, rows, maxPct) {
+    const limit = `+${maxPct}% p95`;
+    const compared = rows.filter((row) => row.status !== 'skip');
+    const changes = compared.map((row) => row.changePct ?? 0);
+    const figure = changes.length === 0 ? '-' : formatChange(Math.max(...changes));
+    const failures = compared
+        .filter((row) => row.status === 'fail')
+        .map((row) => `p95 wait of ${row.outcome} calls grew from ${formatMs(row.baselineP95Ms)} to ${formatMs(row.currentP95Ms)} ` +
+        `(${formatChange(row.changePct)}, max-regression ${maxPct}%)`);
+    const limitMs = stats.maxWait.limitMs;
+    if (limitMs !== null && baseline.maxWait.exceeded === 0 && stats.maxWait.exceeded > 0) {
+        failures.push(`the baseline kept every call within max-wait ${formatMs(limitMs)}, this run went over on ${plural(stats.maxWait.exceeded, 'call')}`);
+    }
+    if (failures.length > 0)
+        return { name: 'baseline', limit, figure, status: 'fail', message: `${stats.name}: ${failures.join('; ')}` };
+    if (compared.length === 0) {
+        return {
+            name: 'baseline',
+            limit,
+            figure,
+            status: 'warn',
+            message: `${stats.name}: nothing to compare with the baseline (${rows.map((row) => row.note).join(', ')})`,
+        };
+    }
+    const detail = compared.map((row) => `${row.outcome} ${formatMs(row.baselineP95Ms)} -> ${formatMs(row.currentP95Ms)}`).join(', ');
+    return { name: 'baseline', limit, figure, status: 'pass', message: `${stats.name}: p95 wait within ${maxPct}% of the baseline (${detail})` };
+}
+/** Reads a baseline stats file; anything wrong with it is a warning, so a first run (no baseline yet) still passes. */
+function loadBaseline(path) {
+    let text;
+    try {
+        text = (0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8');
+    }
+    catch (err) {
+        const missing = err.code === 'ENOENT';
+        return { path, warning: missing ? `${path} does not exist (a first run has no baseline yet)` : `cannot read ${path}: ${messageOf(err)}` };
+    }
+    let parsed;
+    try {
+        parsed = JSON.parse(text);
+    }
+    catch (err) {
+        return { path, warning: `${path} is not JSON: ${messageOf(err)}` };
+    }
+    const missing = missingBaselineField(parsed);
+    if (missing)
+        return { path, warning: `${path} is not a stats file of this action (version ${STATS_VERSION}): ${missing}` };
+    return { path, stats: parsed };
+}
+/** The first field the gates need that the parsed file lacks, or null. */
+function missingBaselineField(parsed) {
+    if (field(parsed, ['version']) !== STATS_VERSION)
+        return `version is not ${STATS_VERSION}`;
+    const numbers = [
+        ['calls', 'answered'],
+        ['calls', 'gaveUp'],
+        ['waitMs', 'answered', 'p95'],
+        ['waitMs', 'gaveUp', 'p95'],
+        ['maxWait', 'exceeded'],
+    ];
+    for (const path of numbers) {
+        if (typeof field(parsed, path) !== 'number')
+            return `${path.join('.')} is not a number`;
+    }
+    return null;
+}
+function field(value, path) {
+    let at = value;
+    for (const key of path) {
+        if (typeof at !== 'object' || at === null)
+            return undefined;
+        at = at[key];
+    }
+    return at;
+}
+/** `max-regression`: a percentage such as `20%` or `0%`; empty means the default 20%. */
+function parseMaxRegression(input, value) {
+    const text = value.trim();
+    if (text === '')
+        return DEFAULT_MAX_REGRESSION_PCT;
+    const match = /^(\d+(?:\.\d+)?)\s*%$/.exec(text);
+    if (!match)
+        throw new InputError(input, value, 'expected a percentage of growth allowed for the p95 wait', '20%');
+    return Number(match[1]);
+}
+
 ;// CONCATENATED MODULE: ./src/settings.ts
 // One reading of the user's settings for every entry point: the action's inputs and the
 // CLI's flags carry the same names and meet the same checks, so an error reads the same
@@ -44728,6 +44106,25 @@ function formatFault(spec) {
 
 
 
+/** Every setting, by the name of its action input (and CLI flag), in action.yml's order. */
+const SETTING_NAMES = [
+    'target',
+    'port',
+    'listen-address',
+    'delay',
+    'delay-per',
+    'direction',
+    'faults',
+    'seed',
+    'max-wait',
+    'baseline',
+    'max-regression',
+    'log-payload',
+    'pcap',
+    'name',
+    'summary',
+    'run',
+];
 /** Services a local target's port most likely is, so `localhost:5432` reports as `postgres`. */
 const WELL_KNOWN_PORTS = {
     389: 'ldap',
@@ -44824,6 +44221,611 @@ function formatAddress(target) {
 /** A file-name-safe form of a name. */
 function fileSafe(name) {
     return name.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60) || 'proxy';
+}
+
+;// CONCATENATED MODULE: ./src/action/inputs.ts
+// The action's inputs, read from the runner (INPUT_* variables) into RawSettings.
+
+
+function readInputs() {
+    const raw = {};
+    for (const name of SETTING_NAMES)
+        raw[name] = getInput(name);
+    return raw;
+}
+
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+// EXTERNAL MODULE: external "node:url"
+var external_node_url_ = __nccwpck_require__(3136);
+;// CONCATENATED MODULE: ./src/action/daemon-process.ts
+// Starting and stopping the daemon as a detached process, in bounded time either way.
+
+
+
+
+
+const READY_TIMEOUT_MS = 10_000;
+const POLL_MS = 20;
+/** dist/main/index.js and dist/post/index.js sit next to dist/daemon/index.js. */
+function daemonScript() {
+    const here = external_node_path_default().dirname((0,external_node_url_.fileURLToPath)(import.meta.url));
+    return external_node_path_default().join(here, '..', 'daemon', 'index.js');
+}
+/**
+ * Starts the daemon detached, with its output in `logFile` (never our pipes: the runner waits for
+ * every holder of the step's stdout to close), and waits until it listens or fails.
+ */
+async function startDaemon(config, configFile, logFile) {
+    external_node_fs_default().writeFileSync(configFile, JSON.stringify(config));
+    const out = external_node_fs_default().openSync(logFile, 'a');
+    const child = (0,external_node_child_process_namespaceObject.spawn)(process.execPath, [daemonScript(), configFile], {
+        detached: true,
+        stdio: ['ignore', out, out],
+        env: process.env,
+    });
+    external_node_fs_default().closeSync(out);
+    let exitCode = null;
+    child.on('exit', (code, signal) => (exitCode = code ?? (signal ? 128 : 1)));
+    child.on('error', () => (exitCode = exitCode ?? 1));
+    child.unref();
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+        const status = readStatus(config.statusFile);
+        if (status?.ok)
+            return { pid: status.pid, host: status.host, port: status.port, controlUrl: status.controlUrl, controlToken: status.controlToken };
+        if (status && !status.ok)
+            throw status.reported ? new ReportedError(status.error) : new Error(status.error);
+        if (exitCode !== null)
+            throw new Error(`the proxy exited (code ${exitCode}) before it was ready: ${lastLines(logFile, 5).join(' | ') || 'no output'}`);
+        await sleep(POLL_MS);
+    }
+    if (child.pid)
+        killQuietly(child.pid, 'SIGKILL');
+    throw new Error(`the proxy was not ready within ${READY_TIMEOUT_MS / 1000} s: ${lastLines(logFile, 5).join(' | ') || 'no output'}`);
+}
+function readStatus(file) {
+    try {
+        return JSON.parse(external_node_fs_default().readFileSync(file, 'utf8'));
+    }
+    catch {
+        return null;
+    }
+}
+/**
+ * SIGTERM, up to `graceMs` to exit, then SIGKILL. `marker` (the config path, on the daemon's command line)
+ * makes sure a dead daemon's pid, reused by another process, is never signalled.
+ */
+async function stopDaemon(pid, marker, graceMs = 5000) {
+    if (!alive(pid) || !commandLineHas(pid, marker))
+        return 'already-gone';
+    killQuietly(pid, 'SIGTERM');
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline) {
+        if (!alive(pid))
+            return 'stopped';
+        await sleep(POLL_MS);
+    }
+    killQuietly(pid, 'SIGKILL');
+    const killDeadline = Date.now() + 1000;
+    while (alive(pid) && Date.now() < killDeadline)
+        await sleep(POLL_MS);
+    return 'killed';
+}
+function alive(pid) {
+    try {
+        process.kill(pid, 0);
+        return !zombie(pid);
+    }
+    catch {
+        // ESRCH: gone. EPERM: a process we may not signal, so not our daemon (its pid was reused).
+        return false;
+    }
+}
+function commandLineHas(pid, marker) {
+    try {
+        return external_node_fs_default().readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker);
+    }
+    catch (err) {
+        // No /proc (macOS, a local run): trust the pid.
+        return err.code !== 'ENOENT' || !external_node_fs_default().existsSync('/proc/self');
+    }
+}
+/** An exited process its parent has not reaped yet (main exited; the new parent may reap late). */
+function zombie(pid) {
+    try {
+        const stat = external_node_fs_default().readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+    }
+    catch {
+        return false;
+    }
+}
+function killQuietly(pid, signal) {
+    try {
+        process.kill(pid, signal);
+    }
+    catch {
+        /* already gone */
+    }
+}
+function lastLines(file, n) {
+    try {
+        return external_node_fs_default().readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).filter(Boolean);
+    }
+    catch {
+        return [];
+    }
+}
+function sleep(ms) {
+    return new Promise((r) => setTimeout(r, ms));
+}
+
+;// CONCATENATED MODULE: external "node:readline"
+const external_node_readline_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:readline");
+var external_node_readline_default = /*#__PURE__*/__nccwpck_require__.n(external_node_readline_namespaceObject);
+;// CONCATENATED MODULE: ./src/record/previews.ts
+// Payload previews for the job summary, read back from the traffic log (they are already
+// redacted there). Reads only the head of the log, so the post step stays quick.
+
+
+const MAX_SCAN_BYTES = 16 * 1024 * 1024;
+async function readPayloadPreviews(logFile, limit) {
+    const previews = [];
+    let stream;
+    try {
+        stream = external_node_fs_default().createReadStream(logFile, { encoding: 'utf8', end: MAX_SCAN_BYTES });
+    }
+    catch {
+        return previews;
+    }
+    stream.on('error', () => { });
+    const lines = external_node_readline_default().createInterface({ input: stream, crlfDelay: Infinity });
+    try {
+        for await (const line of lines) {
+            if (!line.includes('"preview"'))
+                continue;
+            try {
+                const ev = JSON.parse(line);
+                if (ev.event === 'data' && typeof ev.preview === 'string' && ev.conn !== undefined && ev.dir) {
+                    previews.push({ conn: ev.conn, call: ev.call ?? null, dir: ev.dir, text: ev.preview });
+                }
+            }
+            catch {
+                /* a torn last line of a killed daemon */
+            }
+            if (previews.length >= limit)
+                break;
+        }
+    }
+    catch {
+        /* unreadable log: no previews */
+    }
+    finally {
+        lines.close();
+        stream.destroy();
+    }
+    return previews;
+}
+
+;// CONCATENATED MODULE: ./src/render/report.ts
+// What the report says, independent of where it is shown: the job summary (markdown) and the terminal (plain
+// text) render these same sections, so the two never disagree. Cells hold raw text; each renderer escapes.
+
+/** Longest user-controlled text shown in one cell; the stats file keeps the full value. */
+const CELL_TEXT_LIMIT = 200;
+const PAYLOAD_PREVIEWS_LIMIT = 50;
+const PAYLOAD_PREVIEW_CHARS = 120;
+function headline(stats, gates) {
+    const name = clip(stats.name);
+    const failed = gates.gates.filter((gate) => gate.status === 'fail');
+    const worst = stats.maxWait.worst;
+    const limitMs = stats.maxWait.limitMs;
+    if (failed.some((gate) => gate.name === 'max-wait') && worst && limitMs !== null) {
+        return {
+            verdict: 'fail',
+            text: `${name}: the app waited ${formatMs(worst.waitMs)} on ${plural(stats.maxWait.exceeded, 'call')} (max-wait ${formatMs(limitMs)})`,
+        };
+    }
+    if (failed.length > 0)
+        return { verdict: 'fail', text: clip(failed[0].message, CELL_TEXT_LIMIT * 2) };
+    if (stats.calls.total === 0)
+        return { verdict: 'warn', text: `${name}: no calls went through the proxy` };
+    const longest = stats.slowest[0]?.waitMs ?? 0;
+    const delayed = stats.delayedCalls;
+    if (limitMs !== null) {
+        if (delayed.total > 0 && delayed.gaveUp === delayed.total) {
+            return { verdict: 'pass', text: `${name}: the app gave up within ${formatMs(delayed.gaveUpMaxWaitMs)} on all ${plural(delayed.total, 'delayed call')}` };
+        }
+        // Only calls that were answered or given up on say how the app reacted; say the still-waiting ones apart.
+        const reacted = delayed.answered + delayed.gaveUp;
+        const tail = [
+            reacted > 0 ? `it gave up on ${delayed.gaveUp} of ${plural(reacted, 'delayed call')}` : '',
+            delayed.unfinished > 0 ? `${plural(delayed.unfinished, 'delayed call')} still waiting at the end` : '',
+        ].filter(Boolean);
+        return {
+            verdict: 'pass',
+            text: `${name}: the app waited at most ${formatMs(longest)} on all ${plural(stats.calls.total, 'call')} (max-wait ${formatMs(limitMs)})${tail.map((t) => `; ${t}`).join('')}`,
+        };
+    }
+    const baselinePassed = gates.gates.find((gate) => gate.name === 'baseline' && gate.status === 'pass');
+    if (baselinePassed)
+        return { verdict: 'pass', text: clip(baselinePassed.message, CELL_TEXT_LIMIT * 2) };
+    return {
+        verdict: 'info',
+        text: `${name}: ${plural(stats.calls.total, 'call')}, ${formatCount(delayed.total)} delayed; the app waited up to ${formatMs(longest)} (no max-wait set)`,
+    };
+}
+/** Warning gates, then what the recording itself has to say (a capped traffic log, say). */
+function warnings(stats, gates) {
+    const notes = [...gates.gates.filter((gate) => gate.status === 'warn').map((gate) => gate.message), ...(stats.notes ?? [])];
+    return notes.map((note) => clip(note, CELL_TEXT_LIMIT * 2));
+}
+function settingsTable(stats) {
+    const faults = stats.policy.faults.length === 0 ? 'none' : { code: clip(stats.policy.faults.join(', '), CELL_TEXT_LIMIT * 2) };
+    return {
+        header: ['Setting', 'Value'],
+        rows: [
+            ['Service', clip(stats.name)],
+            ['Target', { code: clip(stats.target) }],
+            ['Listening on', { code: clip(stats.listen) }],
+            ['Delay', { code: clip(stats.policy.delay) }],
+            ['Delay per', clip(stats.policy.delayPer)],
+            ['Direction', clip(stats.policy.direction)],
+            ['Faults', faults],
+            ['Max-wait', stats.maxWait.limitMs === null ? 'not set' : formatMs(stats.maxWait.limitMs)],
+            ['Seed', `${stats.seed} (set seed: ${stats.seed} to replay the same delays and faults)`],
+            ['Ran', `${stats.startedAt} to ${stats.endedAt ?? 'still running'} (${formatMs(stats.durationMs)})`],
+        ],
+    };
+}
+function outcomeTable(stats) {
+    const row = (label, summary) => [
+        label,
+        formatCount(summary.count),
+        ...(summary.count === 0 ? ['-', '-', '-', '-'] : [formatMs(summary.p50), formatMs(summary.p95), formatMs(summary.p99), formatMs(summary.max)]),
+    ];
+    const { waitMs } = stats;
+    return {
+        header: ['Outcome', 'Calls', 'Wait p50', 'p95', 'p99', 'max'],
+        right: [1, 2, 3, 4, 5],
+        rows: [
+            row('answered', waitMs.answered),
+            row('gave up (client closed)', waitMs.gaveUp),
+            row('upstream closed', waitMs.upstreamClosed),
+            row('unfinished (at shutdown)', waitMs.unfinished),
+            ['all calls', formatCount(stats.calls.total), '', '', '', ''],
+            ['delay added by the proxy', `${formatCount(stats.delayedCalls.total)} delayed`, formatMs(stats.delayMs.p50), formatMs(stats.delayMs.p95), formatMs(stats.delayMs.p99), formatMs(stats.delayMs.max)],
+        ],
+    };
+}
+/** One sentence on connections, bytes and socket errors. */
+function trafficLine(stats) {
+    const { connections, bytes, errors } = stats;
+    const failed = connections.failed > 0 ? `, ${formatCount(connections.failed)} could not reach the target` : '';
+    const open = connections.open > 0 ? `, ${formatCount(connections.open)} still open` : '';
+    const pending = stats.calls.pending > 0 ? `; ${plural(stats.calls.pending, 'call')} still waiting` : '';
+    const codes = Object.entries(errors.byCode)
+        .map(([code, n]) => `${clip(code, 40)} x${n}`)
+        .join(', ');
+    const errorText = errors.total > 0 ? `; ${plural(errors.total, 'socket error')} (${codes})` : '';
+    return (`${plural(connections.total, 'connection')}${failed}${open}; ${formatBytes(bytes.upstream)} to the target, ` +
+        `${formatBytes(bytes.downstream)} back${pending}${errorText}`);
+}
+const STATUS_WORD = { pass: 'pass', fail: 'FAIL', warn: 'warning' };
+function gatesTable(gates) {
+    return {
+        header: ['Gate', 'Limit', 'This run', 'Result', 'Detail'],
+        rows: gates.gates.map((gate) => [gate.name, gate.limit, gate.figure, STATUS_WORD[gate.status], clip(gate.message, CELL_TEXT_LIMIT * 2)]),
+    };
+}
+function baselineTable(gates) {
+    return {
+        header: ['Outcome', 'Baseline p95', 'This run p95', 'Change', 'Result'],
+        right: [1, 2, 3],
+        rows: gates.baselineRows.map((row) => [
+            row.outcome,
+            formatMs(row.baselineP95Ms),
+            formatMs(row.currentP95Ms),
+            formatChange(row.changePct),
+            row.status === 'skip' ? `skipped: ${row.note ?? ''}` : STATUS_WORD[row.status],
+        ]),
+    };
+}
+function slowestTable(stats) {
+    return {
+        header: ['Call', 'Connection', 'Call on connection', 'Wait', 'Delay', 'Outcome'],
+        right: [0, 1, 2, 3, 4],
+        rows: stats.slowest.map((ref) => [String(ref.call), String(ref.conn), String(ref.connCall), formatMs(ref.waitMs), formatMs(ref.delayMs), ref.outcome]),
+    };
+}
+function connectionsTable(stats) {
+    return {
+        header: ['Connection', 'Client', 'Opened at', 'Duration', 'Calls', 'Bytes up', 'Bytes down', 'Closed'],
+        right: [0, 2, 3, 4, 5, 6],
+        rows: stats.connectionRows.map((row) => [
+            String(row.conn),
+            { code: clip(row.client) },
+            `+${formatMs(row.openedMs)}`,
+            row.durationMs === null ? 'open' : formatMs(row.durationMs),
+            formatCount(row.calls),
+            formatBytes(row.bytesUp),
+            formatBytes(row.bytesDown),
+            row.closeReason === null ? 'still open' : row.error ? `${row.closeReason}: ${clip(row.error)}` : row.closeReason,
+        ]),
+    };
+}
+/** Why the connection table is short, or null when it lists every connection. */
+function connectionsLeftOut(stats) {
+    if (stats.connectionRowsOmitted === 0)
+        return null;
+    return `${plural(stats.connectionRowsOmitted, 'later connection')} left out: only the first ${stats.connectionRows.length} are listed.`;
+}
+function payloadTable(previews) {
+    return {
+        header: ['Call', 'Connection', 'Direction', 'First bytes'],
+        right: [0, 1],
+        rows: previews
+            .slice(0, PAYLOAD_PREVIEWS_LIMIT)
+            .map((p) => [p.call === null ? '-' : String(p.call), String(p.conn), p.dir === 'up' ? 'request' : 'response', { code: clip(p.text, PAYLOAD_PREVIEW_CHARS) }]),
+    };
+}
+function payloadsLeftOut(previews) {
+    const left = previews.length - PAYLOAD_PREVIEWS_LIMIT;
+    return left > 0 ? `${plural(left, 'more preview')} left out.` : null;
+}
+/** One-line description of a timeline point's calls, for chart captions. */
+function timelineCaption(stats) {
+    const per = stats.timeline.callsPerPoint;
+    return per === 1 ? 'one point per call' : `each point is the largest value among ${formatCount(per)} consecutive calls`;
+}
+/** User text cut to `limit` characters, on one line. */
+function clip(text, limit = CELL_TEXT_LIMIT) {
+    const oneLine = text.replace(/[\r\n]+/g, ' ');
+    return oneLine.length > limit ? `${oneLine.slice(0, limit - 1)}…` : oneLine;
+}
+
+;// CONCATENATED MODULE: ./src/render/summary.ts
+// The job summary: the report as GitHub-flavoured markdown. Every list is capped (GitHub rejects a step summary
+// over 1 MiB) and every user-controlled string is escaped, so a service name cannot inject markup.
+
+
+const VERDICT_ICON = { pass: '✅', fail: '❌', warn: '⚠️', info: 'ℹ️' };
+/** Line colours of the chart, matched by the coloured squares of its legend. */
+const DELAY_COLOUR = '#f28e2b';
+const WAIT_COLOUR = '#4e79a7';
+/** Points that still get a label each on the chart's x-axis. */
+const MAX_LABELLED_POINTS = 20;
+function renderSummaryMarkdown(stats, gates, opts = {}) {
+    const top = headline(stats, gates);
+    const parts = [`### ${VERDICT_ICON[top.verdict]} ${escapeMarkdown(top.text)}`];
+    for (const warning of warnings(stats, gates))
+        parts.push(`> ⚠️ ${escapeMarkdown(warning)}`);
+    parts.push(markdownTable(outcomeTable(stats)), escapeMarkdown(trafficLine(stats)));
+    if (gates.gates.length > 0)
+        parts.push('#### Gates', markdownTable(gatesTable(gates)));
+    if (gates.baselineRows.length > 0)
+        parts.push('#### Compared with the baseline', markdownTable(baselineTable(gates)));
+    if (stats.timeline.points.length > 0)
+        parts.push('#### Delay and wait per call', timelineChart(stats));
+    if (stats.slowest.length > 0)
+        parts.push('#### Slowest calls', markdownTable(slowestTable(stats)));
+    parts.push('#### Settings', markdownTable(settingsTable(stats)));
+    if (stats.connectionRows.length > 0) {
+        const leftOut = connectionsLeftOut(stats);
+        const body = markdownTable(connectionsTable(stats)) + (leftOut ? `\n\n${escapeMarkdown(leftOut)}` : '');
+        parts.push(details(`Traffic in short: ${plural(stats.connections.total, 'connection')}`, body));
+    }
+    const previews = opts.payloadPreviews ?? [];
+    if (previews.length > 0) {
+        const leftOut = payloadsLeftOut(previews);
+        parts.push(details('Payload previews', markdownTable(payloadTable(previews)) + (leftOut ? `\n\n${escapeMarkdown(leftOut)}` : '')));
+    }
+    return `${parts.join('\n\n')}\n`;
+}
+/** A Mermaid line chart (GitHub renders Mermaid in job summaries); all its text is ours, so nothing to escape. */
+function timelineChart(stats) {
+    const points = stats.timeline.points;
+    // Past a few points, one label per point overlaps into a smear: a numeric range labels itself.
+    const xAxis = points.length <= MAX_LABELLED_POINTS
+        ? `[${points.map((p) => `"${p.fromCall}"`).join(', ')}]`
+        : `${points[0].fromCall} --> ${points[points.length - 1].toCall}`;
+    const delays = points.map((p) => Math.round(p.maxDelayMs)).join(', ');
+    const waits = points.map((p) => Math.round(p.maxWaitMs)).join(', ');
+    const top = Math.max(1, ...points.map((p) => Math.ceil(Math.max(p.maxDelayMs, p.maxWaitMs))));
+    const chart = [
+        '```mermaid',
+        `%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "${DELAY_COLOUR}, ${WAIT_COLOUR}"}}}}%%`,
+        'xychart-beta',
+        '    title "Delay and wait per call (ms)"',
+        `    x-axis "call" ${xAxis}`,
+        `    y-axis "ms" 0 --> ${top}`,
+        `    line [${delays}]`,
+        `    line [${waits}]`,
+        '```',
+    ].join('\n');
+    return `${chart}\n\n🟧 delay the proxy added · 🟦 how long the app waited (${timelineCaption(stats)})`;
+}
+function details(summary, body) {
+    return `<details><summary>${escapeMarkdown(summary)}</summary>\n\n${body}\n\n</details>`;
+}
+function markdownTable(table) {
+    const right = new Set(table.right ?? []);
+    const header = `| ${table.header.map(escapeMarkdown).join(' | ')} |`;
+    const rule = `|${table.header.map((_, i) => (right.has(i) ? ' ---: ' : ' --- ')).join('|')}|`;
+    const rows = table.rows.map((row) => `| ${row.map(markdownCell).join(' | ')} |`);
+    return [header, rule, ...rows].join('\n');
+}
+function markdownCell(cell) {
+    if (typeof cell === 'string')
+        return escapeMarkdown(cell);
+    // Escapes do not work inside backtick code spans, and a `|` would still split the table: use HTML code instead.
+    return `<code>${escapeMarkdown(cell.code)}</code>`;
+}
+/**
+ * Text safe anywhere in markdown and inline HTML, except at a line start (we never put it there): characters that
+ * could start markup (HTML, emphasis, links, tables, math, mentions, issue links) become numeric character
+ * references, which GitHub shows as the characters themselves.
+ */
+function escapeMarkdown(text) {
+    return text.replace(/[\r\n]+/g, ' ').replace(/[&<>"\\`*_[\]|~$@#!]/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+
+;// CONCATENATED MODULE: ./src/render/terminal.ts
+// The report as plain text for a terminal (the CLI prints it): aligned columns, no markup.
+
+
+const VERDICT_WORD = { pass: 'PASS', fail: 'FAIL', warn: 'WARN', info: 'INFO' };
+/** Columns of the text chart; wider would wrap in an 80-column terminal. */
+const CHART_COLUMNS = 60;
+const BLOCKS = ' ▁▂▃▄▅▆▇█';
+function renderTerminal(stats, gates) {
+    const top = headline(stats, gates);
+    const parts = [`${VERDICT_WORD[top.verdict]}  ${plain(top.text)}`];
+    for (const warning of warnings(stats, gates))
+        parts.push(`WARN  ${plain(warning)}`);
+    parts.push(textTable(outcomeTable(stats)), plain(trafficLine(stats)));
+    if (gates.gates.length > 0)
+        parts.push(section('Gates', textTable(gatesTable(gates))));
+    if (gates.baselineRows.length > 0)
+        parts.push(section('Compared with the baseline', textTable(baselineTable(gates))));
+    if (stats.timeline.points.length > 0)
+        parts.push(section('Delay and wait per call', textChart(stats)));
+    if (stats.slowest.length > 0)
+        parts.push(section('Slowest calls', textTable(slowestTable(stats))));
+    parts.push(section('Settings', textTable(settingsTable(stats))));
+    if (stats.connectionRows.length > 0) {
+        const leftOut = connectionsLeftOut(stats);
+        parts.push(section('Connections', textTable(connectionsTable(stats)) + (leftOut ? `\n${leftOut}` : '')));
+    }
+    return `${parts.join('\n\n')}\n`;
+}
+function section(title, body) {
+    return `${title}\n${body}`;
+}
+function textTable(table) {
+    const right = new Set(table.right ?? []);
+    const rows = [table.header, ...table.rows.map((row) => row.map(cellText))];
+    const widths = table.header.map((_, col) => Math.max(...rows.map((row) => width(row[col] ?? ''))));
+    const line = (row) => row
+        .map((cell, col) => {
+        const pad = ' '.repeat(widths[col] - width(cell));
+        return right.has(col) ? pad + cell : col === row.length - 1 ? cell : cell + pad;
+    })
+        .join('  ')
+        .trimEnd();
+    const rule = widths.map((w) => '-'.repeat(w)).join('  ');
+    return [line(rows[0]), rule, ...rows.slice(1).map(line)].join('\n');
+}
+/** Two rows of block characters on one scale: a picture of when the delays came and how the waits followed. */
+function textChart(stats) {
+    const points = stats.timeline.points;
+    const perColumn = Math.ceil(points.length / CHART_COLUMNS);
+    const columns = [];
+    for (let i = 0; i < points.length; i += perColumn) {
+        const group = points.slice(i, i + perColumn);
+        columns.push({ delay: Math.max(...group.map((p) => p.maxDelayMs)), wait: Math.max(...group.map((p) => p.maxWaitMs)) });
+    }
+    const top = Math.max(...columns.map((c) => Math.max(c.delay, c.wait)));
+    const bar = (ms) => (top <= 0 ? BLOCKS[1] : BLOCKS[Math.max(1, Math.round((ms / top) * (BLOCKS.length - 1)))]);
+    const first = points[0].fromCall;
+    const last = points[points.length - 1].toCall;
+    return [
+        `delay  ${columns.map((c) => bar(c.delay)).join('')}`,
+        `wait   ${columns.map((c) => bar(c.wait)).join('')}`,
+        `       calls ${first} to ${last}; full height = ${formatMs(top)}; ${timelineCaption(stats)}`,
+    ].join('\n');
+}
+function cellText(cell) {
+    return plain(typeof cell === 'string' ? cell : cell.code);
+}
+/** User text without control characters, so it cannot move the cursor or recolour the terminal. */
+function plain(text) {
+    // eslint-disable-next-line no-control-regex
+    return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+}
+function width(text) {
+    return [...text].length;
+}
+
+;// CONCATENATED MODULE: ./src/action/report.ts
+// The end of a proxy's life in a job: stop the daemon, read its statistics, write the job
+// summary and apply the gates. Shared by the post step and by main's `run` mode.
+
+
+
+
+
+
+
+
+
+/** Stops the proxy, reports, and fails the step when a gate fails. Never throws. */
+async function stopAndReport(state) {
+    const how = await stopDaemon(state.pid, state.dir);
+    if (how !== 'stopped') {
+        const tail = lastLines(state.daemonLog, 10);
+        const why = how === 'already-gone' ? 'had already exited' : 'did not stop within 5 s and was killed';
+        warning(`${state.name}: the proxy ${why}; reporting from its last flushed statistics.${tail.length ? `\nLast log lines:\n${tail.join('\n')}` : ''}`);
+    }
+    const stats = readStats(state.files.statsFile);
+    if (!stats) {
+        warning(`${state.name}: no statistics at ${state.files.statsFile}; nothing to report.`);
+        return;
+    }
+    const gates = evaluateGates(stats, {
+        baseline: state.baseline ? loadBaseline(state.baseline) : null,
+        maxRegressionPct: state.maxRegressionPct,
+    });
+    info(renderTerminal(stats, gates));
+    if (state.summary) {
+        try {
+            const previews = state.logPayload ? await readPayloadPreviews(state.files.logFile, PAYLOAD_PREVIEWS_LIMIT) : [];
+            await summary.addRaw(renderSummaryMarkdown(stats, gates, { payloadPreviews: previews })).write();
+        }
+        catch (err) {
+            warning(`${state.name}: could not write the job summary: ${messageOf(err)}`);
+        }
+    }
+    for (const gate of gates.gates) {
+        if (gate.status === 'warn')
+            warning(gate.message, { title: `slow-proxy ${gate.name}` });
+        // One error annotation per failing gate; setting the exit code instead of calling setFailed
+        // keeps it from adding a second annotation with the same text.
+        if (gate.status === 'fail')
+            error(gate.message, { title: `slow-proxy ${gate.name}` });
+    }
+    if (!gates.passed)
+        process.exitCode = ExitCode.Failure;
+}
+function readStats(file) {
+    try {
+        return JSON.parse(external_node_fs_default().readFileSync(file, 'utf8'));
+    }
+    catch {
+        return null;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/action/state.ts
+// What main leaves for post, through the runner's step state (GITHUB_STATE / STATE_*),
+// in one JSON value so the two steps cannot disagree on a key.
+
+const KEY = 'slow-proxy';
+function saveProxyState(state) {
+    saveState(KEY, JSON.stringify(state));
+}
+/** The state main saved, or null when main started nothing. */
+function loadProxyState() {
+    const raw = core.getState(KEY);
+    if (!raw)
+        return null;
+    try {
+        return JSON.parse(raw);
+    }
+    catch {
+        return null;
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/main.ts

@@ -3,10 +3,10 @@
 // client and the target's port (which lets the dissectors recognise the protocol by port): a
 // handshake at open, one segment per delivered piece (split to fit an IPv4 packet), and a FIN
 // exchange or a reset at close. Sequence and ack numbers are kept consistent per connection.
-import fs from 'node:fs';
 import net from 'node:net';
 import type { CloseReason, Direction, Target } from '../proxy/types.js';
 import type { ProxyEventSource } from './traffic-log.js';
+import { RecordFile } from './record-file.js';
 
 export interface PcapOptions {
   target: Target;
@@ -61,7 +61,7 @@ interface Conversation {
 }
 
 export class PcapWriter {
-  private readonly stream: fs.WriteStream;
+  private readonly file: RecordFile;
   private readonly serverIp: number;
   private readonly maxBytes: number;
   private readonly maxBufferedBytes: number;
@@ -70,7 +70,6 @@ export class PcapWriter {
   /** Wall-clock ms at the engine's time 0. */
   private epochMs = Date.now();
   private ipId = 0;
-  private failure: Error | null = null;
   private closing: Promise<void> | null = null;
 
   constructor(
@@ -80,11 +79,7 @@ export class PcapWriter {
     this.maxBytes = options.maxBytes ?? 100 * MiB;
     this.maxBufferedBytes = options.maxBufferedBytes ?? 8 * MiB;
     this.serverIp = net.isIPv4(options.target.host) ? ipv4(options.target.host) : ipv4('127.0.0.1');
-    this.stream = fs.createWriteStream(path);
-    // A capture that cannot be written must not take the proxy down; close() reports it.
-    this.stream.on('error', (err) => {
-      this.failure ??= err;
-    });
+    this.file = new RecordFile(path);
     this.write(fileHeader());
   }
 
@@ -105,14 +100,10 @@ export class PcapWriter {
 
   /** Flush and end the file. Rejects if the file could not be written. */
   close(): Promise<void> {
-    this.closing ??= new Promise<void>((resolve, reject) => {
+    if (!this.closing) {
       this.conversations.clear();
-      const settle = () => (this.failure ? reject(this.failure) : resolve());
-      // A stream that failed has already closed itself; otherwise 'close' follows 'finish'.
-      if (this.stream.closed) return settle();
-      this.stream.once('close', settle);
-      this.stream.end();
-    });
+      this.closing = this.file.end();
+    }
     return this.closing;
   }
 
@@ -199,7 +190,7 @@ export class PcapWriter {
     header.writeUInt16BE(fold(sum), tcp + 16);
 
     const recordLength = header.length + payloadLength;
-    if (this.counts.capped || this.closing || this.failure) {
+    if (this.counts.capped || this.closing || this.file.unwritable) {
       this.counts.packetsDropped += 1;
       return;
     }
@@ -208,7 +199,7 @@ export class PcapWriter {
       this.counts.packetsDropped += 1;
       return;
     }
-    if (this.stream.writableLength > this.maxBufferedBytes) {
+    if (this.file.buffered > this.maxBufferedBytes) {
       this.counts.packetsDropped += 1;
       return;
     }
@@ -219,7 +210,7 @@ export class PcapWriter {
 
   private write(bytes: Buffer): void {
     this.counts.bytesWritten += bytes.length;
-    this.stream.write(bytes);
+    this.file.write(bytes);
   }
 }
 

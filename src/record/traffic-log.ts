@@ -2,10 +2,10 @@
 // never waits on the disk. Bounded twice: a cap on lines and bytes for the whole run, and a bound on
 // what may sit in memory when the disk is slower than the traffic. Lines past either bound are
 // counted, not written, and the last line says how many.
-import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { ProxyEvents } from '../proxy/types.js';
 import { PayloadRedactor } from './redact.js';
+import { RecordFile } from './record-file.js';
 
 /** What the recorders need of the engine: its events and, if it has one, its clock. */
 export interface ProxyEventSource {
@@ -43,7 +43,7 @@ const MiB = 1024 * 1024;
 const BATCH_BYTES = 64 * 1024;
 
 export class TrafficLog {
-  private readonly stream: fs.WriteStream;
+  private readonly file: RecordFile;
   private readonly maxEvents: number;
   private readonly maxBytes: number;
   private readonly maxBufferedBytes: number;
@@ -53,7 +53,6 @@ export class TrafficLog {
   private batchBytes = 0;
   private flushScheduled = false;
   private clock: () => number;
-  private failure: Error | null = null;
   private closing: Promise<void> | null = null;
 
   constructor(
@@ -65,11 +64,7 @@ export class TrafficLog {
     this.maxBufferedBytes = options.maxBufferedBytes ?? 8 * MiB;
     const t0 = performance.now();
     this.clock = () => performance.now() - t0;
-    this.stream = fs.createWriteStream(path);
-    // A log that cannot be written must not take the proxy down; close() reports it.
-    this.stream.on('error', (err) => {
-      this.failure ??= err;
-    });
+    this.file = new RecordFile(path);
   }
 
   get capped(): boolean {
@@ -122,17 +117,13 @@ export class TrafficLog {
 
   /** Flush, write the totals line and end the file. Rejects if the file could not be written. */
   close(): Promise<void> {
-    this.closing ??= new Promise<void>((resolve, reject) => {
+    if (!this.closing) {
       const { droppedByKind, ...totals } = this.counts;
       this.batch.push(JSON.stringify({ t: ms(this.clock()), event: 'end', ...totals, droppedByKind, maxEvents: this.maxEvents, maxBytes: this.maxBytes }) + '\n');
       this.flush();
       this.redactors.clear();
-      const settle = () => (this.failure ? reject(this.failure) : resolve());
-      // A stream that failed has already closed itself; otherwise 'close' follows 'finish'.
-      if (this.stream.closed) return settle();
-      this.stream.once('close', settle);
-      this.stream.end();
-    });
+      this.closing = this.file.end();
+    }
     return this.closing;
   }
 
@@ -150,9 +141,9 @@ export class TrafficLog {
 
   private line(kind: string, fields: Record<string, unknown>): void {
     this.counts.events += 1;
-    if (this.closing || this.failure) return this.drop(kind);
+    if (this.closing || this.file.unwritable) return this.drop(kind);
     if (this.counts.capped) return this.drop(kind);
-    if (this.stream.writableLength + this.batchBytes > this.maxBufferedBytes) {
+    if (this.file.buffered + this.batchBytes > this.maxBufferedBytes) {
       this.counts.droppedSlowDisk += 1;
       return this.drop(kind);
     }
@@ -188,7 +179,7 @@ export class TrafficLog {
     const text = this.batch.join('');
     this.batch = [];
     this.batchBytes = 0;
-    if (!this.failure) this.stream.write(text);
+    this.file.write(text);
   }
 }
 
