@@ -188,6 +188,25 @@ describe('engine: bytes and order', () => {
     }
   });
 
+  test('a host name target is resolved for each connection', async () => {
+    const up = await upstream((socket) => socket.pipe(socket));
+    const engine = new ProxyEngine({ target: { host: 'localhost', port: up.port } });
+    const address = await engine.listen();
+    try {
+      for (const word of ['first', 'second']) {
+        const client = await connect(address.port);
+        const received = readAll(client);
+        client.write(word);
+        client.end();
+        assert.equal((await received).toString(), word);
+      }
+      assert.equal(engine.counters().connectionsFailed, 0, 'both connections reached the upstream');
+    } finally {
+      await engine.close();
+      await up.close();
+    }
+  });
+
   test('an IPv6 upstream ([::1]) works when the machine has IPv6 loopback', async (t) => {
     const server = net.createServer((s) => s.pipe(s));
     try {
