@@ -11,60 +11,13 @@ import { parseDelay } from '../src/policy/delay.js';
 import { FORMS } from '../src/policy/delay-forms.js';
 import { parseFault } from '../src/policy/faults.js';
 import { SETTING_NAMES } from '../src/settings.js';
+import { parseActionYml, type ActionEntry } from './support/action-yml.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const read = (file: string) => fs.readFileSync(path.join(ROOT, file), 'utf8');
 const README = read('README.md');
 const ACTION_YML = read('action.yml');
 
-interface ActionEntry {
-  name: string;
-  props: Record<string, string>;
-}
-
-/**
- * The `inputs:` and `outputs:` blocks of action.yml. Reads only the simple shape that file has
- * (`  name:` then `    key: value` with plain or quoted scalars) and refuses anything else, so a
- * construct it does not understand fails loudly instead of being misread.
- */
-function parseActionYml(text: string): { inputs: ActionEntry[]; outputs: ActionEntry[] } {
-  const blocks = { inputs: [] as ActionEntry[], outputs: [] as ActionEntry[] };
-  let section: keyof typeof blocks | null = null;
-  let entry: ActionEntry | null = null;
-  for (const [i, line] of text.split(/\r?\n/).entries()) {
-    if (/^\s*(#.*)?$/.test(line)) continue;
-    const top = /^([^\s:#][^:]*):/.exec(line);
-    if (top) {
-      section = top[1] === 'inputs' || top[1] === 'outputs' ? top[1] : null;
-      entry = null;
-      continue;
-    }
-    if (section === null) continue;
-    const name = /^ {2}([A-Za-z0-9_-]+):\s*$/.exec(line);
-    if (name) {
-      entry = { name: name[1], props: {} };
-      blocks[section].push(entry);
-      continue;
-    }
-    const prop = /^ {4}([A-Za-z-]+):\s*(.*)$/.exec(line);
-    if (prop && entry) {
-      entry.props[prop[1]] = scalar(prop[2], i + 1);
-      continue;
-    }
-    throw new Error(`action.yml line ${i + 1}: cannot read ${JSON.stringify(line)} (expected "  name:" or "    key: value")`);
-  }
-  return blocks;
-}
-
-function scalar(text: string, lineNumber: number): string {
-  const value = text.replace(/\s+#.*$/, '').trim();
-  if (/^'.*'$/.test(value)) return value.slice(1, -1).replace(/''/g, "'");
-  if (/^".*"$/.test(value)) return JSON.parse(value) as string;
-  if (/^[|>]/.test(value)) throw new Error(`action.yml line ${lineNumber}: block scalars are not supported here`);
-  return value;
-}
-
-/** The rows of the first markdown table whose header row matches `header`, as trimmed cells. */
 function markdownTable(markdown: string, header: RegExp): string[][] {
   const lines = markdown.split(/\r?\n/);
   const start = lines.findIndex((line) => header.test(line));
@@ -144,6 +97,13 @@ describe('README.md and action.yml', () => {
   test('the Inputs table has one row per input of action.yml, in its order, with its default', () => {
     const problem = inputsProblem(ACTION_YML, README);
     assert.equal(problem, null, problem ?? '');
+  });
+
+  test('action.yml runs the bundles on node24, with a post step that always runs', () => {
+    assert.deepEqual(parseActionYml(ACTION_YML).runs, { using: 'node24', main: 'dist/main/index.js', post: 'dist/post/index.js', 'post-if': 'always()' });
+    for (const entry of ['main', 'post', 'daemon', 'cli']) {
+      assert.ok(fs.existsSync(path.join(ROOT, 'dist', entry, 'index.js')), `dist/${entry}/index.js is committed`);
+    }
   });
 
   test('the action reads exactly the inputs action.yml declares (SETTING_NAMES)', () => {

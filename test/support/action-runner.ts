@@ -9,6 +9,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SessionStats } from '../../src/session.js';
+import { readActionYml } from './action-yml.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const ENTRY = { main: join(ROOT, 'dist', 'main', 'index.js'), post: join(ROOT, 'dist', 'post', 'index.js') };
@@ -17,33 +18,7 @@ const STEP_TIMEOUT_MS = 30_000;
 
 /** The defaults action.yml declares, by input name: the runner passes them when a workflow leaves an input out. */
 export function actionDefaults(): Record<string, string> {
-  const lines = readFileSync(join(ROOT, 'action.yml'), 'utf8').split('\n');
-  const defaults: Record<string, string> = {};
-  let inInputs = false;
-  let current: string | null = null;
-  for (const line of lines) {
-    if (/^\S/.test(line)) {
-      inInputs = line.startsWith('inputs:');
-      current = null;
-      continue;
-    }
-    if (!inInputs) continue;
-    const name = /^ {2}([A-Za-z0-9_-]+):\s*$/.exec(line);
-    if (name) {
-      current = name[1];
-      defaults[current] = '';
-      continue;
-    }
-    const value = /^ {4}default:\s*(.*)$/.exec(line);
-    if (value && current) defaults[current] = unquote(value[1].trim());
-  }
-  return defaults;
-}
-
-function unquote(text: string): string {
-  if (text.startsWith("'") && text.endsWith("'")) return text.slice(1, -1).replace(/''/g, "'");
-  if (text.startsWith('"') && text.endsWith('"')) return JSON.parse(text) as string;
-  return text;
+  return Object.fromEntries(readActionYml().inputs.map((input) => [input.name, input.props.default ?? '']));
 }
 
 /** The runner's files for one job; steps append to them, so several steps (and instances) can share them. */
