@@ -12,6 +12,9 @@ import { TrafficLog } from './record/traffic-log.js';
 import { formatAddress, type Settings } from './settings.js';
 import { startControlServer, type ControlServer } from './control/server.js';
 
+/** Connection errors written to the session's log before it only counts them. */
+export const MAX_ERRORS_LOGGED = 100;
+
 export interface SessionFiles {
   statsFile: string;
   logFile: string;
@@ -91,7 +94,13 @@ export class Session {
       pcap = new PcapWriter(files.pcapFile, { target: settings.target });
       pcap.attach(engine);
     }
-    engine.on('error', (ev) => log(`connection ${ev.conn}: ${ev.side} ${ev.code ?? 'error'}: ${ev.message}`));
+    // A job full of resets must not fill the disk or the terminal: past a few lines, errors are only counted (stats).
+    let errorsLogged = 0;
+    engine.on('error', (ev) => {
+      errorsLogged += 1;
+      if (errorsLogged <= MAX_ERRORS_LOGGED) log(`connection ${ev.conn}: ${ev.side} ${ev.code ?? 'error'}: ${ev.message}`);
+      if (errorsLogged === MAX_ERRORS_LOGGED) log(`further connection errors are counted in the statistics (errors.byCode), not logged`);
+    });
     const session = new Session(settings, files, engine, policy, recorder, traffic, pcap, address, log);
     if (opts.controlPort !== undefined && opts.controlPort !== null) {
       try {

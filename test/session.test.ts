@@ -6,7 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
-import { Session } from '../src/session.js';
+import { MAX_ERRORS_LOGGED, Session } from '../src/session.js';
 import { parseSettings } from '../src/settings.js';
 import { evaluateGates } from '../src/record/gates.js';
 import { renderSummaryMarkdown } from '../src/render/summary.js';
@@ -83,6 +83,37 @@ test('a session whose control port is taken fails to start and leaves nothing li
     assert.equal(err.code, 'ECONNREFUSED', 'the proxy port was closed again');
   } finally {
     taken.close();
+    up.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('connection errors are logged up to a cap, then only counted', async () => {
+  // An upstream that resets every connection: each one is an error the session could log.
+  const up = net.createServer((s) => {
+    s.on('error', () => {});
+    s.resetAndDestroy();
+  });
+  up.listen(0, '127.0.0.1');
+  await once(up, 'listening');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'session-'));
+  const files = { statsFile: path.join(dir, 'stats.json'), logFile: path.join(dir, 'traffic.jsonl'), pcapFile: null };
+  const settings = parseSettings({ target: `127.0.0.1:${(up.address() as net.AddressInfo).port}` });
+  const logged: string[] = [];
+  const session = await Session.start(settings, files, { log: (line) => logged.push(line) });
+  try {
+    const total = MAX_ERRORS_LOGGED + 30;
+    for (let i = 0; i < total; i++) {
+      const c = net.connect(session.address.port, '127.0.0.1');
+      c.on('error', () => {});
+      await new Promise((resolve) => c.on('close', resolve));
+    }
+    const stats = await session.stop();
+    assert.ok(stats.errors.total >= total, `every error is counted (${stats.errors.total})`);
+    assert.equal(logged.length, MAX_ERRORS_LOGGED + 1, 'the cap, then one line saying so');
+    assert.match(logged.at(-1)!, /further connection errors are counted/);
+  } finally {
+    await session.stop();
     up.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }

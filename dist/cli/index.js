@@ -14720,6 +14720,8 @@ async function startControlServer(session, opts = {}) {
 
 
 
+/** Connection errors written to the session's log before it only counts them. */
+const MAX_ERRORS_LOGGED = 100;
 class Session {
     settings;
     files;
@@ -14784,7 +14786,15 @@ class Session {
             pcap = new PcapWriter(files.pcapFile, { target: settings.target });
             pcap.attach(engine);
         }
-        engine.on('error', (ev) => log(`connection ${ev.conn}: ${ev.side} ${ev.code ?? 'error'}: ${ev.message}`));
+        // A job full of resets must not fill the disk or the terminal: past a few lines, errors are only counted (stats).
+        let errorsLogged = 0;
+        engine.on('error', (ev) => {
+            errorsLogged += 1;
+            if (errorsLogged <= MAX_ERRORS_LOGGED)
+                log(`connection ${ev.conn}: ${ev.side} ${ev.code ?? 'error'}: ${ev.message}`);
+            if (errorsLogged === MAX_ERRORS_LOGGED)
+                log(`further connection errors are counted in the statistics (errors.byCode), not logged`);
+        });
         const session = new Session(settings, files, engine, policy, recorder, traffic, pcap, address, log);
         if (opts.controlPort !== undefined && opts.controlPort !== null) {
             try {
