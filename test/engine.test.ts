@@ -586,6 +586,24 @@ async function waitFor(predicate: () => boolean, timeoutMs = 10_000): Promise<vo
 }
 
 describe('engine: one-way messages', () => {
+  test('a farewell sent after a timeout joins the slow call, which still ends as gave-up', async () => {
+    const up = await upstream((socket) => socket.resume());
+    const { engine, address, calls } = await startProxy(up.port, () => ({ up: { hold: () => 2000 }, down: { hold: () => 0 } }));
+    try {
+      const client = await connect(address.port);
+      client.write('slow query');
+      await new Promise((r) => setTimeout(r, 300));
+      client.end('X\0\0\0\x04'); // the client times out, says goodbye and closes
+      await waitFor(() => calls.length === 1);
+      assert.equal(calls[0].outcome, 'gave-up');
+      const wait = calls[0].endMs! - calls[0].startMs;
+      assert.ok(wait >= 280 && wait < 1500, `wait ${wait}`);
+    } finally {
+      await engine.close();
+      await up.close();
+    }
+  });
+
   test('a message sent right before closing is one-way, not a call the client gave up on', async () => {
     const up = await upstream((socket) => socket.resume());
     const { engine, address, calls } = await startProxy(up.port, () => ({ up: { hold: () => 200 }, down: { hold: () => 0 } }));

@@ -11302,7 +11302,7 @@ class Lane {
 // and the bookkeeping of calls (request/response turns) that the statistics rest on.
 
 
-/** A client FIN this soon after its last bytes means it sent them without waiting for a reply. */
+/** A client FIN this soon after a call's first byte means it sent the call without waiting for a reply. */
 const ONE_WAY_MS = 5;
 class Connection {
     id;
@@ -11431,7 +11431,6 @@ class Connection {
                 responseArrived: false,
                 upHeld: 0,
                 downHeld: 0,
-                lastClientByteMs: now,
             };
             this.pending = call;
             this.last = call;
@@ -11443,7 +11442,6 @@ class Connection {
         }
         call.record.bytesUp += buf.length;
         const hold = this.up.push(buf, this.context('up', call, unitStart, buf.length, now), call);
-        call.lastClientByteMs = now;
         if (unitStart)
             this.setHold(call, 'up', hold);
     }
@@ -11492,8 +11490,9 @@ class Connection {
         if (call) {
             // A client that closes while waiting has given up, even if it could still read (half-close):
             // a pool that times out just closes its socket. A client that closes right after its last bytes
-            // never waited at all (PostgreSQL Terminate, LDAP Unbind): that message was one-way.
-            const waited = this.host.now() - call.lastClientByteMs;
+            // never waited at all (PostgreSQL Terminate, LDAP Unbind): that message was one-way. Counted from the
+            // call's start, so a farewell sent after a timeout (joining the slow call) does not hide the give-up.
+            const waited = this.host.now() - call.record.startMs;
             this.endCall(call, !call.responseArrived && waited < ONE_WAY_MS ? 'one-way' : 'gave-up');
         }
         this.up.end();

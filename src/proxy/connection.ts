@@ -13,7 +13,7 @@ import type {
   TimedAction,
 } from './types.js';
 
-/** A client FIN this soon after its last bytes means it sent them without waiting for a reply. */
+/** A client FIN this soon after a call's first byte means it sent the call without waiting for a reply. */
 export const ONE_WAY_MS = 5;
 
 /** What a connection needs from the engine that owns it. */
@@ -40,7 +40,6 @@ interface CallState {
   responseArrived: boolean;
   upHeld: number;
   downHeld: number;
-  lastClientByteMs: number;
 }
 
 export class Connection {
@@ -164,7 +163,6 @@ export class Connection {
         responseArrived: false,
         upHeld: 0,
         downHeld: 0,
-        lastClientByteMs: now,
       };
       this.pending = call;
       this.last = call;
@@ -175,7 +173,6 @@ export class Connection {
     }
     call.record.bytesUp += buf.length;
     const hold = this.up.push(buf, this.context('up', call, unitStart, buf.length, now), call);
-    call.lastClientByteMs = now;
     if (unitStart) this.setHold(call, 'up', hold);
   }
 
@@ -222,8 +219,9 @@ export class Connection {
     if (call) {
       // A client that closes while waiting has given up, even if it could still read (half-close):
       // a pool that times out just closes its socket. A client that closes right after its last bytes
-      // never waited at all (PostgreSQL Terminate, LDAP Unbind): that message was one-way.
-      const waited = this.host.now() - call.lastClientByteMs;
+      // never waited at all (PostgreSQL Terminate, LDAP Unbind): that message was one-way. Counted from the
+      // call's start, so a farewell sent after a timeout (joining the slow call) does not hide the give-up.
+      const waited = this.host.now() - call.record.startMs;
       this.endCall(call, !call.responseArrived && waited < ONE_WAY_MS ? 'one-way' : 'gave-up');
     }
     this.up.end();
