@@ -13127,6 +13127,8 @@ class Connection {
     forcedReason = null;
     laneHost;
     errorMessage;
+    /** The upstream sent its FIN: nothing more can answer a call. */
+    upstreamEnded = false;
     constructor(id, client, plan, host) {
         this.id = id;
         this.client = client;
@@ -13155,7 +13157,7 @@ class Connection {
         client.on('close', () => {
             this.clientClosed = true;
             if (this.pending)
-                this.endCall(this.pending, 'gave-up');
+                this.endCall(this.pending, this.clientLeft(this.pending));
             this.maybeDone();
         });
         if (this.plan.refuse) {
@@ -13193,6 +13195,7 @@ class Connection {
             this.up.setDestination(upstream);
         });
         upstream.on('end', () => {
+            this.upstreamEnded = true;
             if (this.pending && !this.pending.responseArrived)
                 this.endCall(this.pending, 'upstream-closed');
             this.down?.end();
@@ -13297,9 +13300,16 @@ class Connection {
             // never waited at all (PostgreSQL Terminate, LDAP Unbind): that message was one-way. Counted from the
             // call's start, so a farewell sent after a timeout (joining the slow call) does not hide the give-up.
             const waited = this.host.now() - call.record.startMs;
-            this.endCall(call, !call.responseArrived && waited < ONE_WAY_MS ? 'one-way' : 'gave-up');
+            this.endCall(call, !call.responseArrived && waited < ONE_WAY_MS ? 'one-way' : this.clientLeft(call));
         }
         this.up.end();
+    }
+    /**
+     * How a waiting call ends when the client leaves: it gave up, unless the upstream had already hung up
+     * without answering it (a request sent while the service's FIN was on its way), when no answer could come.
+     */
+    clientLeft(call) {
+        return this.upstreamEnded && !call.responseArrived ? 'upstream-closed' : 'gave-up';
     }
     endCall(call, outcome) {
         if (call.record.outcome)
@@ -13320,6 +13330,9 @@ class Connection {
                 this.forcedReason = 'fault-reset';
                 if (this.pending)
                     this.endCall(this.pending, 'upstream-closed');
+                // Held bytes must not reach the service after the reset (an upstream connect may still complete).
+                this.up.dispose();
+                this.down?.dispose();
                 connection_reset(this.client);
                 if (this.upstream)
                     connection_reset(this.upstream);
@@ -13347,7 +13360,7 @@ class Connection {
         if (this.done)
             return;
         if (this.pending)
-            this.endCall(this.pending, reason === 'client-reset' ? 'gave-up' : 'upstream-closed');
+            this.endCall(this.pending, reason === 'client-reset' ? this.clientLeft(this.pending) : 'upstream-closed');
         if (!this.forcedReason)
             this.forcedReason = reason;
         this.errorMessage ??= message;
@@ -13382,7 +13395,7 @@ class Connection {
         this.up.dispose();
         this.down?.dispose();
         if (this.pending)
-            this.endCall(this.pending, this.clientClosed ? 'gave-up' : 'upstream-closed');
+            this.endCall(this.pending, this.clientClosed ? this.clientLeft(this.pending) : 'upstream-closed');
         if (!this.client.destroyed)
             this.client.destroy();
         if (this.upstream && !this.upstream.destroyed)

@@ -44897,8 +44897,13 @@ async function main() {
         catch (err) {
             failure = `run: ${messageOf(err)}`;
         }
-        await stopAndReport(state);
-        saveProxyState({ ...state, finished: true });
+        try {
+            await stopAndReport(state);
+        }
+        finally {
+            // Whatever happened, this step owned the proxy: the post step must not report it again.
+            saveProxyState({ ...state, finished: true });
+        }
         if (failure)
             setFailed(failure);
     }

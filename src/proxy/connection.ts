@@ -57,6 +57,8 @@ export class Connection {
   private forcedReason: CloseReason | null = null;
   private readonly laneHost: LaneHost;
   private errorMessage: string | undefined;
+  /** The upstream sent its FIN: nothing more can answer a call. */
+  private upstreamEnded = false;
 
   constructor(
     readonly id: number,
@@ -87,7 +89,7 @@ export class Connection {
     });
     client.on('close', () => {
       this.clientClosed = true;
-      if (this.pending) this.endCall(this.pending, 'gave-up');
+      if (this.pending) this.endCall(this.pending, this.clientLeft(this.pending));
       this.maybeDone();
     });
 
@@ -123,6 +125,7 @@ export class Connection {
       this.up.setDestination(upstream);
     });
     upstream.on('end', () => {
+      this.upstreamEnded = true;
       if (this.pending && !this.pending.responseArrived) this.endCall(this.pending, 'upstream-closed');
       this.down?.end();
     });
@@ -222,9 +225,17 @@ export class Connection {
       // never waited at all (PostgreSQL Terminate, LDAP Unbind): that message was one-way. Counted from the
       // call's start, so a farewell sent after a timeout (joining the slow call) does not hide the give-up.
       const waited = this.host.now() - call.record.startMs;
-      this.endCall(call, !call.responseArrived && waited < ONE_WAY_MS ? 'one-way' : 'gave-up');
+      this.endCall(call, !call.responseArrived && waited < ONE_WAY_MS ? 'one-way' : this.clientLeft(call));
     }
     this.up.end();
+  }
+
+  /**
+   * How a waiting call ends when the client leaves: it gave up, unless the upstream had already hung up
+   * without answering it (a request sent while the service's FIN was on its way), when no answer could come.
+   */
+  private clientLeft(call: CallState): CallOutcome {
+    return this.upstreamEnded && !call.responseArrived ? 'upstream-closed' : 'gave-up';
   }
 
   private endCall(call: CallState, outcome: CallOutcome): void {
@@ -244,6 +255,9 @@ export class Connection {
       if (action.kind === 'reset') {
         this.forcedReason = 'fault-reset';
         if (this.pending) this.endCall(this.pending, 'upstream-closed');
+        // Held bytes must not reach the service after the reset (an upstream connect may still complete).
+        this.up.dispose();
+        this.down?.dispose();
         reset(this.client);
         if (this.upstream) reset(this.upstream);
       } else {
@@ -266,7 +280,7 @@ export class Connection {
   /** An error on one side: reset the other so the peer sees what we saw. */
   private failed(reason: CloseReason, message: string): void {
     if (this.done) return;
-    if (this.pending) this.endCall(this.pending, reason === 'client-reset' ? 'gave-up' : 'upstream-closed');
+    if (this.pending) this.endCall(this.pending, reason === 'client-reset' ? this.clientLeft(this.pending) : 'upstream-closed');
     if (!this.forcedReason) this.forcedReason = reason;
     this.errorMessage ??= message;
     reset(this.client);
@@ -297,7 +311,7 @@ export class Connection {
     this.timers.clear();
     this.up.dispose();
     this.down?.dispose();
-    if (this.pending) this.endCall(this.pending, this.clientClosed ? 'gave-up' : 'upstream-closed');
+    if (this.pending) this.endCall(this.pending, this.clientClosed ? this.clientLeft(this.pending) : 'upstream-closed');
     if (!this.client.destroyed) this.client.destroy();
     if (this.upstream && !this.upstream.destroyed) this.upstream.destroy();
     this.host.closed(this, this.forcedReason ?? 'closed', this.errorMessage);
