@@ -13486,7 +13486,9 @@ class ProxyEngine extends external_node_events_namespaceObject.EventEmitter {
             now: () => this.elapsedMs(),
             paused: () => this.isPaused,
             target: () => this.options.target,
-            highWaterMark: options.highWaterMark ?? MiB,
+            // At least 64 KiB: the resume mark (half) must stay above what a socket buffers before it asks for
+            // 'drain' (16 KiB), or a paused source could wait for a drain that never comes.
+            highWaterMark: Math.max(64 * 1024, options.highWaterMark ?? MiB),
             connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
             nextCallNumber: () => ++this.counts.callsStarted,
             emitCallStart: (call) => this.emit('callStart', call),

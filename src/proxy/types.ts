@@ -155,7 +155,7 @@ export interface ProxyOptions {
   /** Port to listen on; 0 picks a free one. */
   listenPort?: number;
   planner?: Planner;
-  /** Bytes held per connection and direction before the engine stops reading the source. Default 1 MiB. */
+  /** Bytes held per connection and direction before the engine stops reading the source. Default 1 MiB, at least 64 KiB. */
   highWaterMark?: number;
   /** Upstream connect timeout in ms; default 10 s. */
   connectTimeoutMs?: number;
